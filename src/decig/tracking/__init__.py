@@ -1,0 +1,1 @@
+"""Lineage records and (later) MLflow tracking/registry; nothing here imports KFP."""
