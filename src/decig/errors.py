@@ -24,3 +24,19 @@ class CheckpointError(DecigError):
 
 class ManifestError(DecigError):
     """An architecture manifest is malformed or internally inconsistent."""
+
+
+class EvaluationError(DecigError):
+    """A metric cannot be computed as asked (missing weights, too few images, unsupported metric)."""
+
+
+class ExportError(DecigError):
+    """A model export failed or its output does not match the PyTorch model within tolerance."""
+
+
+class DeviceError(DecigError):
+    """A target device is unknown or unavailable, or a device profile does not fit the model."""
+
+
+class PruningError(DecigError):
+    """A pruning plan or target cannot be applied: it does not fit the model, or a budget is out of reach."""
