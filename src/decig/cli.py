@@ -1,0 +1,146 @@
+"""``decig`` command line: one entry point, one sub-command group per job.
+
+Each group lives beside the code it drives (``decig/<area>/cli.py``) and registers itself here,
+so this file only assembles the parser and turns user errors into one clear line (exit 2)
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from decig import __version__
+from decig.errors import DecigError
+from decig.log import get_logger, setup_logging
+
+log = get_logger("decig")
+
+DESCRIPTION = """\
+decig compresses conditional image generators (pix2pix U-Nets, CycleGAN ResNets) for a target
+device: Stage I trains with a device-weighted channel penalty, Stage II prunes every layer at its
+automatically found hinge and fine-tunes the pruned student against the Stage-I teacher.
+
+Typical flow on your own data:
+  decig data check aligned path/to/facades --divisible-by 256
+  decig models info unet_256 --per-layer
+  decig profile --arch unet_128 --device cpu --out profile.json
+  decig config show -c configs/demo.yaml --set stage1.steps=2000
+
+Run `decig COMMAND --help` for the options of each command.
+"""
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from decig.config import load_config
+
+    cfg = load_config(args.config, args.set)
+    sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    print(f"# config hash: {cfg.config_hash()}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from decig.config import load_config
+    from decig.demo_run import run_demo
+
+    config = args.config or ("configs/demo.yaml" if Path("configs/demo.yaml").is_file() else None)
+    cfg = load_config(config, args.set)
+    out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    s = run_demo(cfg, out)
+    timings = {t["model"]: t for t in s["latency"]["timings"] if t["backend"] == "eager"}
+    print(f"\ndecig demo finished in {s['wall_time_s'] / 60:.1f} min; outputs in {s['outputs']}")
+    print(f"{'model':<14}{'params':>12}{'PSNR dB':>10}{'eager ms':>10}{'speedup':>9}")
+    for name in s["params"]:
+        row = timings[name]
+        print(f"{name:<14}{s['params'][name]:>12,}{s['psnr'][name]:>10.2f}{row['median_ms']:>10.1f}"
+              f"{row['speedup_vs_baseline']:>8.2f}x")
+    print(f"data md5 {s['data_md5']}; summary: {out / 'summary.json'}")
+    return 0
+
+
+def _register_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the DECIG stages end to end on the built-in demo data (what `make run` does)",
+        description="prepare data -> profile the device -> Stage I (vanilla and DECIG) -> prune at the "
+        "automatic hinges -> compare vanilla vs pruned (params, PSNR, interleaved CPU latency).",
+    )
+    add_config_args(p)
+    p.add_argument("--out", help="output directory (default: runs/demo-<timestamp>)")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _register_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="validate and print a resolved config",
+        description="Load a YAML config, apply --set overrides, validate against the schema, print the result.",
+    )
+    csub = p.add_subparsers(dest="config_cmd", required=True, metavar="{show}")
+    show = csub.add_parser("show", help="print the resolved, validated config and its hash")
+    add_config_args(show)
+    show.set_defaults(func=_cmd_config_show)
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """The two options every config-driven command shares."""
+    p.add_argument("-c", "--config", help="YAML config file (defaults apply for anything omitted)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set stage1.steps=2000 --set devices=[cpu,mac] (repeatable)",
+    )
+
+
+def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from decig.compress.cli import register_cli as compress_cli
+    from decig.data.cli import register_cli as data_cli
+    from decig.device.cli import register_cli as device_cli
+    from decig.evaluate.cli import register_cli as evaluate_cli
+    from decig.export.cli import register_cli as export_cli
+    from decig.models.cli import register_cli as models_cli
+    from decig.train.cli import register_cli as train_cli
+
+    return [_register_demo, data_cli, models_cli, device_cli, train_cli, compress_cli, evaluate_cli, export_cli,
+            _register_config]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="decig", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"decig {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(-1 if args.quiet else args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except DecigError as err:
+        # User errors: one readable message, no traceback, distinct exit status.
+        print(f"decig: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("decig: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
