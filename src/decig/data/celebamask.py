@@ -126,7 +126,9 @@ def scan_layout(root: str | Path) -> dict[int, FaceRecord]:
     for face_id, image in images.items():
         if face_id not in masks:
             folder = root / MASK_DIR / str(face_id // IDS_PER_FOLDER)
-            raise DataError(f"id {face_id} has an image ({image}) but no part masks in {folder} (e.g. {face_id:05d}_skin.png)")
+            raise DataError(
+                f"id {face_id} has an image ({image}) but no part masks in {folder} (e.g. {face_id:05d}_skin.png)"
+            )
     orphans = sorted(set(masks) - set(images))
     if orphans:
         first = next(iter(masks[orphans[0]].values()))
@@ -162,7 +164,9 @@ def ratio_split(ids: Sequence[int], split: str, ratios: Sequence[float], seed: i
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)} or 'all', got {split!r}")
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1.0) > 1e-6:
-        raise DataError(f"split ratios must be three non-negative numbers (train, val, test) summing to 1, got {ratios}")
+        raise DataError(
+            f"split ratios must be three non-negative numbers (train, val, test) summing to 1, got {ratios}"
+        )
     shuffled = sorted(ids)
     random.Random(f"decig/celebamask-split/{seed}").shuffle(shuffled)
     n_train = int(len(shuffled) * ratios[0])

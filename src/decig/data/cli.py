@@ -67,7 +67,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=_cmd_demo)
 
     check = dsub.add_parser("check", help="validate a dataset split and print its counts and sizes",
-                            description="Scans every file of the split (full decode) and stops at the first problem, naming the file.")
+                            description="Scans every file of the split (full decode) and stops at the first "
+                                        "problem, naming the file.")
     check.add_argument("format", choices=_FORMATS)
     check.add_argument("root")
     check.add_argument("--split", default="train",

@@ -144,7 +144,8 @@ def _background(rng: np.random.Generator, canvas: _Canvas, horizon: int) -> None
         win = canvas.window(int(ridge.min()), horizon, 0, n)
         assert win is not None  # top <= ridge <= horizon - 2
         y, x = win
-        shade = np.clip(1.0 - 0.08 * slope, 0.7, 1.3)[x] * (1.0 - 0.3 * np.clip((y - ridge[x]) / float(horizon - top), 0.0, 1.0))
+        below_ridge = np.clip((y - ridge[x]) / float(horizon - top), 0.0, 1.0)
+        shade = np.clip(1.0 - 0.08 * slope, 0.7, 1.3)[x] * (1.0 - 0.3 * below_ridge)
         texture = 0.88 + 0.24 * rock.at(y, x)
         snow_line = int(ridge.min()) + (horizon - int(ridge.min())) * 3 // 10
         base = np.where((y < snow_line)[..., None], _SNOW, _MOUNTAIN)
@@ -169,7 +170,9 @@ def _background(rng: np.random.Generator, canvas: _Canvas, horizon: int) -> None
     elif kind < 0.8:
         a, b = int(rng.integers(n // 6, n // 2)), int(rng.integers(n // 20, n // 8))
         cx, cy = int(rng.integers(0, n)), int(rng.integers(horizon + b // 2, n))
-        mask = lambda y, x: ((x - cx) ** 2 * b * b + (y - cy) ** 2 * a * a <= a * a * b * b) & (y > horizon)  # noqa: E731
+        mask = lambda y, x: (  # noqa: E731
+            ((x - cx) ** 2 * b * b + (y - cy) ** 2 * a * a <= a * a * b * b) & (y > horizon)
+        )
     else:
         return
     if ground is not None:
