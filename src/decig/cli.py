@@ -53,15 +53,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = args.config or ("configs/demo.yaml" if Path("configs/demo.yaml").is_file() else None)
     cfg = load_config(config, args.set)
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    s = run_demo(cfg, out)
-    timings = {t["model"]: t for t in s["latency"]["timings"] if t["backend"] == "eager"}
+    s = run_demo(cfg, out, fid=not args.no_fid)
     print(f"\ndecig demo finished in {s['wall_time_s'] / 60:.1f} min; outputs in {s['outputs']}")
-    print(f"{'model':<14}{'params':>12}{'PSNR dB':>10}{'eager ms':>10}{'speedup':>9}")
-    for name in s["params"]:
-        row = timings[name]
-        print(f"{name:<14}{s['params'][name]:>12,}{s['psnr'][name]:>10.2f}{row['median_ms']:>10.1f}"
-              f"{row['speedup_vs_baseline']:>8.2f}x")
-    print(f"data md5 {s['data_md5']}; summary: {out / 'summary.json'}")
+    print(f"{'model':<10}{'params':>12}{'PSNR dB':>9}{'FID':>8}{'eager ms':>10}{'speedup':>9}{'ORT speedup':>13}")
+    for name, m in s["models"].items():
+        lat = m.get("latency") or {}
+        fid = (m.get("fid") or {}).get("fid")
+        eager, ort = lat.get("eager", {}), lat.get("onnx", {})
+        print(f"{name:<10}{m['cost']['params']:>12,}{float(m['quality']['psnr_db']):>9.2f}"
+              f"{(f'{fid:.1f}' if fid is not None else '-'):>8}{eager.get('median_ms', float('nan')):>10.1f}"
+              f"{eager.get('speedup_vs_baseline', float('nan')):>8.2f}x{ort.get('speedup_vs_baseline', float('nan')):>12.2f}x")
+    print(f"data md5 {s['data_md5']}; report: {s['report']}")
     return 0
 
 
@@ -74,6 +76,7 @@ def _register_demo(sub: argparse._SubParsersAction) -> None:
     )
     add_config_args(p)
     p.add_argument("--out", help="output directory (default: runs/demo-<timestamp>)")
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID (Inception on CPU is the slowest part)")
     p.set_defaults(func=_cmd_demo)
 
 
@@ -109,8 +112,9 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from decig.export.cli import register_cli as export_cli
     from decig.models.cli import register_cli as models_cli
     from decig.train.cli import register_cli as train_cli
+    from decig.train.finetune_cli import register_cli as finetune_cli
 
-    return [_register_demo, data_cli, models_cli, device_cli, train_cli, compress_cli, evaluate_cli, export_cli,
+    return [_register_demo, data_cli, models_cli, device_cli, train_cli, compress_cli, finetune_cli, evaluate_cli, export_cli,
             _register_config]
 
 

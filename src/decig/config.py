@@ -44,7 +44,7 @@ class DataConfig(_Strict):
     root: str = Field(default="data", description="local dataset root (or cache dir when dvc is set)")
     dvc: DvcSource | None = None
     direction: Literal["AtoB", "BtoA"] = "AtoB"
-    preprocess: Literal["resize_and_crop", "crop", "scale_width", "none"] = "resize_and_crop"
+    preprocess: Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"] = "resize_and_crop"
     load_size: int = Field(default=128, gt=0)
     crop_size: int = Field(default=128, gt=0)
     flip: bool = True
@@ -54,7 +54,8 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _crop_fits(self) -> DataConfig:
-        if self.preprocess in ("resize_and_crop", "crop") and self.crop_size > self.load_size:
+        # crop mode never resizes, so load_size does not bound it.
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
             raise ValueError(f"crop_size {self.crop_size} is larger than load_size {self.load_size}")
         return self
 
@@ -108,6 +109,36 @@ class TrainConfig(_Strict):
     )
 
 
+class FinetuneConfig(_Strict):
+    """Stage II fine-tuning: the pruned student learns from the data and the frozen Stage-I teacher.
+
+    Generator objective: ``lambda_gan * GAN + lambda_l1 * L1(student, ground truth) + lambda_distill * L1(student, teacher)``
+    (no channel penalty). The paper gives no distillation weight; it defaults to the L1 weight.
+    """
+
+    steps: int = Field(default=200, gt=0, description="optimizer steps of the fine-tune")
+    decay_from: float = Field(default=0.5, ge=0, le=1, description="fraction of steps after which LR decays linearly to 0")
+    batch_size: int = Field(default=4, gt=0, description="images per step (per rank under torchrun)")
+    lr: float = Field(default=2e-4, gt=0, description="Adam learning rate of student and discriminator")
+    beta1: float = Field(default=0.5, ge=0, lt=1, description="Adam beta1")
+    gan_mode: Literal["vanilla", "lsgan"] = Field(default="vanilla", description="adversarial loss")
+    lambda_gan: float = Field(default=1.0, ge=0, description="weight of the student's adversarial loss")
+    lambda_l1: float = Field(default=100.0, ge=0, description="weight of L1(student output, ground truth)")
+    lambda_distill: float = Field(default=100.0, ge=0, description="weight of L1(student output, teacher output)")
+    discriminator: Literal["stage1", "fresh"] = Field(
+        default="stage1",
+        description="start from the Stage-I discriminator (its discriminator/ beside the teacher) or a fresh PatchGAN; "
+        "'stage1' falls back to fresh when that directory does not exist",
+    )
+    checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints (for --resume)")
+    keep_checkpoints: int = Field(default=3, gt=0, description="newest step checkpoints kept (plus latest.pt)")
+    log_every: int = Field(default=10, gt=0, description="steps per averaged metrics window")
+    device: str = Field(
+        default="auto",
+        description="where fine-tuning runs: auto (cuda if available), cpu, cuda, cuda:N (as stage1.device)",
+    )
+
+
 class PruneTarget(_Strict):
     """Latency budget on the profiled device (beyond the paper): exactly one of fps / latency_ms."""
 
@@ -153,6 +184,7 @@ class DecigConfig(_Strict):
     model: ModelConfig = ModelConfig()
     stage1: TrainConfig = TrainConfig()
     prune: PruneConfig = PruneConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("schema_version")

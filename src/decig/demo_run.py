@@ -3,7 +3,8 @@
 This is what ``make run`` calls until the Kubeflow DAG drives the same stage functions
 (:mod:`decig.stages`). It trains a vanilla baseline (``penalty.shape: none``) and a DECIG
 Stage-I model with the same config and steps, prunes the DECIG model at its automatic hinges,
-then measures vanilla vs pruned side by side (interleaved latency, params, PSNR on the test split).
+fine-tunes the pruned student against the Stage-I teacher and evaluates all four side by side
+(interleaved latency, params, MACs, PSNR/SSIM, FID/KID) into a Markdown/HTML report.
 """
 
 from __future__ import annotations
@@ -25,31 +26,9 @@ def _variant(cfg: DecigConfig, **stage1_penalty: Any) -> DecigConfig:
     return config_from_dict(raw, "demo variant")
 
 
-def _psnr_on_test(model_dir: Path, cfg: DecigConfig, data_root: Path, limit: int) -> float:
-    import torch
-
-    from decig.data.factory import load_dataset
-    from decig.data.transforms import TransformConfig
-    from decig.evaluate.paired_metrics import psnr
-    from decig.models.persistence import load_model
-
-    model, _ = load_model(model_dir)
-    model.eval()
-    ds = load_dataset(cfg.data.format, data_root, "test", direction=cfg.data.direction,
-                      transform=TransformConfig(preprocess="none", flip=False))
-    values = []
-    with torch.no_grad():
-        for i in range(min(limit, len(ds))):
-            s = ds[i]
-            values.append(float(psnr(model(s["A"][None]), s["B"][None])))
-    return sum(values) / len(values)
-
-
-def run_demo(cfg: DecigConfig, out_root: str | Path, *, eval_images: int = 20) -> dict[str, Any]:
-    """Run prepare -> profile -> Stage I (vanilla and DECIG) -> prune -> compare; returns the summary."""
+def run_demo(cfg: DecigConfig, out_root: str | Path, *, fid: bool = True) -> dict[str, Any]:
+    """Run prepare -> profile -> Stage I (vanilla, DECIG) -> prune -> fine-tune -> evaluate; returns the summary."""
     from decig import stages
-    from decig.evaluate.benchmark import NamedModel, benchmark
-    from decig.models.persistence import load_model
 
     out = Path(out_root)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,19 +40,26 @@ def run_demo(cfg: DecigConfig, out_root: str | Path, *, eval_images: int = 20) -
     vanilla = stages.stage1(_variant(cfg, shape="none"), data_root, None, out / "stage1-vanilla")
     decig = stages.stage1(cfg, data_root, prof["profile"], out / "stage1-decig")
     pruned = stages.prune(cfg, out / "stage1-decig", out / "prune", data_root=data_root)
+    stages.finetune(cfg, out / "stage1-decig", out / "prune", data_root, out / "finetune")
 
-    models = {"vanilla": out / "stage1-vanilla" / "generator", "decig-pruned": out / "prune" / "model"}
-    named = [NamedModel(name, *load_model(path), source=str(path)) for name, path in models.items()]
-    for m in named:
-        m.model.eval()
-    lat = benchmark(named, baseline="vanilla", backends=("eager",), threads=1, repeats=20)
+    models = {
+        "vanilla": out / "stage1-vanilla" / "generator",
+        "teacher": out / "stage1-decig" / "generator",
+        "pruned": out / "prune" / "model",
+        "student": out / "finetune" / "generator",
+    }
+    evaluation = stages.evaluate(cfg, {k: str(v) for k, v in models.items()}, data_root, out / "evaluate",
+                                 hinge_plot=out / "prune" / "hinge_plots.png", fid=fid, backends=("eager", "onnx"),
+                                 threads=1, repeats=20)
+    metrics = json.loads((out / "evaluate" / "metrics.json").read_text())
     summary = {
         "data_md5": data["data_md5"],
         "alpha": decig.get("alpha"),
-        "params": {n: row["params"] for n, row in lat["models"].items()},
-        "psnr": {n: _psnr_on_test(p, cfg, data_root, eval_images) for n, p in models.items()},
-        "latency": lat,
+        "near_zero_share_0.01": decig.get("near_zero_share_0.01"),
+        "models": metrics["models"],
+        "evaluation": evaluation,
         "zero_shot": pruned.get("zero_shot"),
+        "report": str((out / "evaluate" / "report.md").resolve()),
         "wall_time_s": time.perf_counter() - t0,
         "outputs": str(out.resolve()),
     }

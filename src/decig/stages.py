@@ -139,3 +139,63 @@ def prune(cfg: DecigConfig, stage1_dir: str | Path, out_dir: str | Path, *, data
                        plan_path=p.plan, budget=budget, data=data)
     _record(cfg, "prune", Path(out_dir), None, {"stage1": str(s1)})
     return report
+
+
+def finetune(cfg: DecigConfig, stage1_dir: str | Path, prune_dir: str | Path, data_dir: str | Path,
+             out_dir: str | Path, *, resume: bool = False, on_metrics: Any = None) -> dict[str, Any]:
+    """Stage II fine-tuning: the pruned student (prune_dir/model) against the Stage-I teacher (stage1_dir/generator)."""
+    from decig.compress.prune_run import MODEL_DIR
+    from decig.train.finetune import GENERATOR_DIR, finetune_student
+
+    s1, pr, out, data_root = Path(stage1_dir), Path(prune_dir), Path(out_dir), Path(data_dir)
+    metrics = finetune_student(cfg, pr / MODEL_DIR, s1 / GENERATOR_DIR, data_root, out, resume=resume,
+                               on_metrics=on_metrics)
+    _record(cfg, "finetune", out, None, {"stage1": str(s1), "prune": str(pr), "data_root": str(data_root)})
+    return metrics
+
+
+def evaluate(cfg: DecigConfig, models: dict[str, str], data_dir: str | Path, out_dir: str | Path, *,
+             hinge_plot: str | Path | None = None, baseline: str = "vanilla", teacher: str | None = "teacher",
+             fid: bool = True, backends: tuple[str, ...] = ("eager", "onnx"), threads: int = 1,
+             repeats: int = 30) -> dict[str, Any]:
+    """Evaluate saved models (name -> model dir) on the test split; writes metrics.json and report.md/html.
+
+    Test images get the deterministic eval-time preprocessing of the config (resize to
+    ``crop_size`` for the resize/scale modes, none otherwise; never a flip) and at most
+    ``data.max_eval`` images are used. ``teacher`` is ignored when no model has that name.
+    """
+    from decig.data.transforms import TransformConfig
+    from decig.evaluate.report import write_report
+    from decig.evaluate.run_eval import evaluate_models
+
+    d = cfg.data
+    if d.preprocess == "resize_and_crop":  # pix2pix at test time: load_size = crop_size, so no crop happens
+        transform = TransformConfig(preprocess=d.preprocess, load_size=d.crop_size, crop_size=d.crop_size, flip=False)
+    elif d.preprocess.startswith("scale_width"):
+        transform = TransformConfig(preprocess="scale_width", load_size=d.crop_size, crop_size=d.crop_size, flip=False)
+    else:
+        transform = TransformConfig(preprocess="none", flip=False)
+    out = Path(out_dir)
+    metrics = evaluate_models(
+        {name: Path(path) for name, path in models.items()}, Path(data_dir), d.format, out,
+        baseline=baseline, teacher=teacher if teacher in models else None, direction=d.direction,
+        transform=transform, max_images=d.max_eval, fid=fid, backends=backends, threads=threads, repeats=repeats,
+    )
+    paths = write_report(metrics, out, hinge_plot=Path(hinge_plot) if hinge_plot else None)
+    inputs = {"data_root": str(data_dir), **{f"model_{name}": str(path) for name, path in models.items()}}
+    _record(cfg, "evaluate", out, _data_md5(Path(data_dir)), inputs)
+    flat: dict[str, Any] = {"report_html": str(paths["html"]), "metrics_json": str(out / "metrics.json")}
+    for name, row in metrics["models"].items():
+        flat[f"{name}/psnr_db"] = row["quality"]["psnr_db"]
+        flat[f"{name}/ssim"] = row["quality"]["ssim"]
+        flat[f"{name}/params"] = row["cost"]["params"]
+        flat[f"{name}/macs_true"] = row["cost"]["macs_true"]
+        if row.get("fid"):
+            flat[f"{name}/fid"] = row["fid"]["fid"]
+            flat[f"{name}/kid"] = row["fid"]["kid_mean"]
+        if row.get("teacher_fidelity"):
+            flat[f"{name}/teacher_psnr_db"] = row["teacher_fidelity"]["teacher_psnr_db"]
+        for backend, timing in row["latency"].items():
+            flat[f"{name}/{backend}_ms"] = timing["median_ms"]
+            flat[f"{name}/{backend}_speedup"] = timing["speedup_vs_baseline"]
+    return flat

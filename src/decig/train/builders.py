@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from decig.config import DecigConfig
-from decig.data.factory import FORMATS, load_dataset
+from decig.data.factory import load_dataset
 from decig.data.base import SeededImageDataset
 from decig.data.transforms import TransformConfig
 from decig.errors import DataError
@@ -26,8 +26,6 @@ from decig.models.resnet import N_DOWNSAMPLING
 from decig.train.init import init_weights
 
 DISCRIMINATOR_ARCH = "patchgan_70"
-# Config format names -> decig.data format names (the data package calls CelebAMask-HQ's layout by name).
-_DATA_FORMATS = {"aligned": "aligned", "unaligned": "unaligned", "mask_image": "celebamask-hq"}
 # Keys that do not change what is computed: a resume may differ in them. Everything else in the
 # config must match the checkpoint's for an exact continuation.
 _RESUME_NEUTRAL = {
@@ -41,11 +39,12 @@ _RESUME_NEUTRAL = {
     ("stage1", "checkpoint_every"),
     ("stage1", "keep_checkpoints"),
     ("stage1", "device"),
+    ("finetune",),  # Stage-II fine-tuning settings do not affect Stage I
 }
 
 
 def is_unpaired(cfg: DecigConfig) -> bool:
-    """Unaligned data means CycleGAN training; aligned and mask/image pairs mean pix2pix."""
+    """Unaligned data means CycleGAN training; aligned and mask/image (celebamask-hq) pairs mean pix2pix."""
     return cfg.data.format == "unaligned"
 
 
@@ -103,8 +102,7 @@ def build_train_dataset(cfg: DecigConfig, root: str | Path, generator: ArchManif
         "seed": cfg.seed,
         "divisible_by": input_divisor(generator),
     }
-    fmt = d.format if d.format in FORMATS else _DATA_FORMATS.get(d.format, d.format)
-    return load_dataset(fmt, root, "train", **opts)
+    return load_dataset(d.format, root, "train", **opts)
 
 
 def resume_fingerprint(cfg: DecigConfig) -> dict[str, Any]:

@@ -116,6 +116,8 @@ class PenaltyTerm:
             self.alpha_calibrated = self.cfg.ratio * l1_value / p_value
         self.alpha = resolve_alpha(self.cfg.reg, self.alpha_calibrated, explicit)
         self.ratio_at_start = self.alpha * p_value / l1_value if l1_value > 0 else float("nan")
+        if not self.ctx.is_main:
+            return  # every rank computed the same α; one log line is enough
         log.info(
             "α = %.4g (%s, reg %s): α·L_PENAL / L_L1 = %.4g at the first iteration (L_PENAL %.4g, L_L1 %.4g)",
             self.alpha,
