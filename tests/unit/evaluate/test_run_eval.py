@@ -164,3 +164,12 @@ def test_fid_and_kid_offline(setup: dict[str, Path], tmp_path: Path, fid_cache: 
     # second run: the real statistics come from the cache (only the fakes are embedded); numbers repeat
     again = evaluate_models(models, setup["data"], "aligned", tmp_path / "b", **kwargs)
     assert again["models"]["vanilla"]["fid"]["fid"] == pytest.approx(row["fid"]["fid"])
+
+
+def test_evaluate_cli_rejects_unknown_baseline(tmp_path, capsys):
+    from decig.cli import main
+
+    rc = main(["evaluate", "--model", f"student={tmp_path}", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+               "--baseline", "vanilla"])
+    assert rc == 2
+    assert "--baseline 'vanilla' is not one of the --model names (student)" in capsys.readouterr().err
