@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from decig.compress.budget import BudgetSettings, LatencyTarget
-from decig.compress.hinge import DEFAULT_METHOD, METHODS, HingeSettings
-from decig.compress.prune_run import BudgetRequest, ZeroShotData, parse_overrides, run_prune
+# Only torch-free names at import time: every `decig` invocation builds this parser, and the
+# surgery/budget modules pull in torch (seconds). They are imported inside the handlers.
+from decig.compress.hinge import DEFAULT_METHOD, METHODS
 from decig.errors import PruningError
+
+if TYPE_CHECKING:
+    from decig.compress.hinge import HingeSettings
+    from decig.compress.prune_run import BudgetRequest
 
 _DATA_FORMATS = ("aligned", "unaligned", "celebamask-hq")
 
@@ -51,7 +55,7 @@ def register_cli(subparsers: Any) -> None:
     target.add_argument("--target-latency-ms", type=float, metavar="X", help="batch-1 latency to reach, in ms")
     budget.add_argument("--profile", type=Path, metavar="FILE", help="device profile from 'decig profile' (default: profile here, CPU)")
     budget.add_argument("--threads", type=int, default=1, help="CPU threads when profiling here (default 1)")
-    budget.add_argument("--max-iterations", type=int, default=BudgetSettings().max_iterations, help="measure-and-correct rounds")
+    budget.add_argument("--max-iterations", type=int, default=None, help="measure-and-correct rounds (default: the budget loop's)")
 
     zero = cmd.add_argument_group("zero-shot check (optional)")
     zero.add_argument("--data", type=Path, metavar="ROOT", help="dataset root; compares pruned and unpruned outputs on it")
@@ -65,6 +69,9 @@ def register_cli(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> HingeSettings:
+    from decig.compress.hinge import HingeSettings
+    from decig.compress.prune_run import parse_overrides
+
     given = {
         "method": args.method,
         "min_keep": args.min_keep,
@@ -80,6 +87,9 @@ def _settings(args: argparse.Namespace) -> HingeSettings:
 
 
 def _budget(args: argparse.Namespace) -> BudgetRequest | None:
+    from decig.compress.budget import BudgetSettings, LatencyTarget
+    from decig.compress.prune_run import BudgetRequest
+
     if args.target_fps is None and args.target_latency_ms is None:
         if args.profile is not None:
             raise PruningError("--profile is only used with --target-fps or --target-latency-ms")
@@ -89,11 +99,13 @@ def _budget(args: argparse.Namespace) -> BudgetRequest | None:
         target=LatencyTarget.parse(spec),
         profile=args.profile,
         threads=args.threads,
-        settings=BudgetSettings(max_iterations=args.max_iterations),
+        settings=BudgetSettings() if args.max_iterations is None else BudgetSettings(max_iterations=args.max_iterations),
     )
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
+    from decig.compress.prune_run import ZeroShotData, run_prune
+
     settings = _settings(args)
     budget = _budget(args)
     data = None

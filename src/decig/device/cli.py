@@ -7,13 +7,13 @@ architecture) and leaves printing them to the main CLI.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from decig.device.profile import DeviceProfile, profile_model, save_profile
 from decig.device.spec import VALID_NAMES, resolve_device
-from decig.models.cost import prunable_layers
 from decig.models.norms import NORMS
-from decig.models.registry import create_model, default_manifest
+
+if TYPE_CHECKING:  # profiling modules import torch; the handler loads them (fast `decig --help`)
+    from decig.device.profile import DeviceProfile
 
 
 def register_cli(subparsers: Any) -> None:
@@ -57,6 +57,10 @@ def _print_profile(profile: DeviceProfile) -> None:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
+    from decig.device.profile import profile_model, save_profile
+    from decig.models.cost import prunable_layers
+    from decig.models.registry import create_model, default_manifest
+
     spec = resolve_device(args.device)  # fail on a bad device before building a large model
     manifest = default_manifest(args.arch, ngf=args.ngf, norm=args.norm, input_size=args.input_size)
     model = create_model(args.arch, ngf=args.ngf, norm=args.norm, input_size=args.input_size)

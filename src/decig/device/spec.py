@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from decig.errors import DeviceError
 
 DeviceKind = Literal["cpu", "cuda", "mac"]
 VALID_NAMES = "cpu, cuda, cuda:N (N = GPU index), mac (MAC-count proxy)"
+
+if TYPE_CHECKING:  # torch loads on first use, so CLI parsers can list VALID_NAMES cheaply
+    import torch
 
 _CUDA = re.compile(r"cuda(?::(\d+))?")
 
@@ -37,6 +38,8 @@ class DeviceSpec:
     def torch_device(self) -> torch.device:
         if self.kind == "mac":
             raise DeviceError("'mac' is a MAC-count proxy, not a device tensors can live on")
+        import torch
+
         return torch.device(self.name)
 
 
@@ -48,6 +51,8 @@ def resolve_device(name: str) -> DeviceSpec:
     match = _CUDA.fullmatch(text)
     if match is None:
         raise DeviceError(f"unknown device {name!r}; valid devices: {VALID_NAMES}")
+    import torch
+
     if not torch.cuda.is_available():
         raise DeviceError(
             f"device {name!r} asks for a GPU, but torch sees none (CPU-only build, no driver, or "

@@ -3,15 +3,36 @@
 Heavy optional pieces (torch-fidelity, onnxruntime) are imported only when used.
 """
 
-from decig.evaluate.benchmark import NamedModel, benchmark
-from decig.evaluate.cost_metrics import CostMetrics, MemoryMeasurement, model_cost, peak_memory, peak_memory_of_saved
-from decig.evaluate.fid import FidEvaluator, FidResult, fid_between_folders
-from decig.evaluate.image_sources import folder_batches, tensor_batches, to_uint8_rgb
-from decig.evaluate.inception_weights import FidWeights, ensure_fid_weights
-from decig.evaluate.latency import Candidate, LatencyReport, Timing, measure_latency
-from decig.evaluate.paired_metrics import PairedMetrics, TeacherFidelity, psnr, ssim
-from decig.evaluate.real_stats import RealStatistics
-from decig.evaluate.runners import ExecutionPlan, execution_plan
+# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
+# pay for torch and every sibling module up front.
+_LAZY = {
+    "NamedModel": "decig.evaluate.benchmark",
+    "benchmark": "decig.evaluate.benchmark",
+    "CostMetrics": "decig.evaluate.cost_metrics",
+    "MemoryMeasurement": "decig.evaluate.cost_metrics",
+    "model_cost": "decig.evaluate.cost_metrics",
+    "peak_memory": "decig.evaluate.cost_metrics",
+    "peak_memory_of_saved": "decig.evaluate.cost_metrics",
+    "FidEvaluator": "decig.evaluate.fid",
+    "FidResult": "decig.evaluate.fid",
+    "fid_between_folders": "decig.evaluate.fid",
+    "folder_batches": "decig.evaluate.image_sources",
+    "tensor_batches": "decig.evaluate.image_sources",
+    "to_uint8_rgb": "decig.evaluate.image_sources",
+    "FidWeights": "decig.evaluate.inception_weights",
+    "ensure_fid_weights": "decig.evaluate.inception_weights",
+    "Candidate": "decig.evaluate.latency",
+    "LatencyReport": "decig.evaluate.latency",
+    "Timing": "decig.evaluate.latency",
+    "measure_latency": "decig.evaluate.latency",
+    "PairedMetrics": "decig.evaluate.paired_metrics",
+    "TeacherFidelity": "decig.evaluate.paired_metrics",
+    "psnr": "decig.evaluate.paired_metrics",
+    "ssim": "decig.evaluate.paired_metrics",
+    "RealStatistics": "decig.evaluate.real_stats",
+    "ExecutionPlan": "decig.evaluate.runners",
+    "execution_plan": "decig.evaluate.runners",
+}
 
 __all__ = [
     "Candidate",
@@ -41,3 +62,17 @@ __all__ = [
     "tensor_batches",
     "to_uint8_rgb",
 ]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -4,11 +4,21 @@ Every export is reloaded with its runtime and compared against the PyTorch model
 a maximum absolute difference above the tolerance raises :class:`decig.errors.ExportError`.
 """
 
-from decig.export.bundle import ExportBundle, export_saved_model
-from decig.export.onnx_export import export_onnx, verify_onnx
-from decig.export.pt2_export import export_pt2, verify_pt2
-from decig.export.record import DEFAULT_OPSET, DEFAULT_TOLERANCE, ExportRecord
-from decig.export.torchscript_export import export_torchscript, verify_torchscript
+# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
+# pay for torch and every sibling module up front.
+_LAZY = {
+    "ExportBundle": "decig.export.bundle",
+    "export_saved_model": "decig.export.bundle",
+    "export_onnx": "decig.export.onnx_export",
+    "verify_onnx": "decig.export.onnx_export",
+    "export_pt2": "decig.export.pt2_export",
+    "verify_pt2": "decig.export.pt2_export",
+    "DEFAULT_OPSET": "decig.export.record",
+    "DEFAULT_TOLERANCE": "decig.export.record",
+    "ExportRecord": "decig.export.record",
+    "export_torchscript": "decig.export.torchscript_export",
+    "verify_torchscript": "decig.export.torchscript_export",
+}
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -23,3 +33,17 @@ __all__ = [
     "verify_pt2",
     "verify_torchscript",
 ]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -5,12 +5,28 @@ described by an :class:`ArchManifest` (family, depth, norm and the output width 
 layer), which is what is stored beside the weights of a pruned model.
 """
 
-from decig.models.builder import build_from_manifest, fix_norm_num_features, manifest_from_model
-from decig.models.checkpoint_import import import_reference_checkpoint
-from decig.models.cost import CostReport, LayerCost, count_cost, prunable_layers
-from decig.models.manifest import SCHEMA_VERSION, ArchManifest
-from decig.models.persistence import load_model, save_model
-from decig.models.registry import ModelInfo, create_model, default_manifest, list_models, model_info, register_model
+# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
+# pay for torch and every sibling module up front.
+_LAZY = {
+    "build_from_manifest": "decig.models.builder",
+    "fix_norm_num_features": "decig.models.builder",
+    "manifest_from_model": "decig.models.builder",
+    "import_reference_checkpoint": "decig.models.checkpoint_import",
+    "CostReport": "decig.models.cost",
+    "LayerCost": "decig.models.cost",
+    "count_cost": "decig.models.cost",
+    "prunable_layers": "decig.models.cost",
+    "SCHEMA_VERSION": "decig.models.manifest",
+    "ArchManifest": "decig.models.manifest",
+    "load_model": "decig.models.persistence",
+    "save_model": "decig.models.persistence",
+    "ModelInfo": "decig.models.registry",
+    "create_model": "decig.models.registry",
+    "default_manifest": "decig.models.registry",
+    "list_models": "decig.models.registry",
+    "model_info": "decig.models.registry",
+    "register_model": "decig.models.registry",
+}
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,3 +48,17 @@ __all__ = [
     "register_model",
     "save_model",
 ]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -8,16 +8,12 @@ subclasses for user mistakes and leave printing them to the main CLI.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from decig.models.builder import build_from_manifest
-from decig.models.checkpoint_import import import_reference_checkpoint
-from decig.models.cost import CostReport, count_cost
 from decig.models.norms import NORMS
-from decig.models.persistence import CHECKSUM_FILE, MANIFEST_FILE, WEIGHTS_FILE, save_model, sha256_file
-from decig.models.registry import default_manifest, list_models, model_info
+
+if TYPE_CHECKING:  # torch-heavy; imported by the handlers so building the parser stays fast
+    from decig.models.cost import CostReport
 
 _CONVENTION_NOTE = "transposed convs charged at output resolution, as thop/torchprofile and most papers count"
 
@@ -75,6 +71,8 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     rows = []
+    from decig.models.registry import list_models, model_info
+
     for name in list_models(args.pattern):
         info = model_info(name)
         params = f"{info.known_params:,}" if info.known_params is not None else "-"
@@ -107,6 +105,12 @@ def _print_cost(report: CostReport, per_layer: bool) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from decig.models.builder import build_from_manifest
+    from decig.models.cost import count_cost
+    from decig.models.registry import default_manifest
+
     manifest = default_manifest(args.arch, input_size=args.input_size, **_arch_overrides(args))
     # Built on the meta device: counting needs shapes only, and a 54 M-parameter init takes time.
     with torch.device("meta"):
@@ -123,6 +127,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from decig.models.checkpoint_import import import_reference_checkpoint
+    from decig.models.persistence import CHECKSUM_FILE, MANIFEST_FILE, WEIGHTS_FILE, save_model, sha256_file
+
     model, manifest = import_reference_checkpoint(args.checkpoint, args.arch, **_arch_overrides(args))
     out = save_model(model, manifest, args.out)
     params = sum(p.numel() for p in model.parameters())

@@ -7,7 +7,10 @@ InstanceNorm here has no affine parameters, so the reference keeps the conv bias
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch loads only when a layer is built: `decig --help` lists NORMS without it
+    from torch import nn
 
 from decig.errors import ManifestError
 
@@ -21,6 +24,8 @@ def check_norm(norm: str) -> None:
 
 def make_norm(norm: str, channels: int) -> nn.Module:
     """A norm layer over ``channels`` feature maps, configured like the reference."""
+    from torch import nn
+
     check_norm(norm)
     if norm == "batch":
         return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)

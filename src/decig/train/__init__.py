@@ -10,23 +10,31 @@ Entry point: :func:`train_stage1` (also ``decig train``). The pieces, one job pe
 - ``channel_stats``: sorted per-channel magnitudes (JSON for the hinge stage, Fig. 2-style plot)
 """
 
-from decig.train.channel_stats import (
-    compute_channel_stats,
-    plot_channel_stats,
-    read_channel_stats,
-    write_channel_stats,
-)
-from decig.train.checkpoint import CheckpointManager, read_checkpoint
-from decig.train.distributed import DistContext, init_distributed
-from decig.train.init import init_weights
-from decig.train.loop import LoopResult, LoopSettings, NonFiniteLossError, Trainer
-from decig.train.losses import GANLoss
-from decig.train.order import EpochOrder
-from decig.train.paired import Pix2PixTask
-from decig.train.regularizer import PenaltyTerm, layer_factors
-from decig.train.stage1 import train_stage1
-from decig.train.task import GANTask
-from decig.train.unpaired import CycleGANTask
+# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
+# pay for torch and every sibling module up front.
+_LAZY = {
+    "compute_channel_stats": "decig.train.channel_stats",
+    "plot_channel_stats": "decig.train.channel_stats",
+    "read_channel_stats": "decig.train.channel_stats",
+    "write_channel_stats": "decig.train.channel_stats",
+    "CheckpointManager": "decig.train.checkpoint",
+    "read_checkpoint": "decig.train.checkpoint",
+    "DistContext": "decig.train.distributed",
+    "init_distributed": "decig.train.distributed",
+    "init_weights": "decig.train.init",
+    "LoopResult": "decig.train.loop",
+    "LoopSettings": "decig.train.loop",
+    "NonFiniteLossError": "decig.train.loop",
+    "Trainer": "decig.train.loop",
+    "GANLoss": "decig.train.losses",
+    "EpochOrder": "decig.train.order",
+    "Pix2PixTask": "decig.train.paired",
+    "PenaltyTerm": "decig.train.regularizer",
+    "layer_factors": "decig.train.regularizer",
+    "train_stage1": "decig.train.stage1",
+    "GANTask": "decig.train.task",
+    "CycleGANTask": "decig.train.unpaired",
+}
 
 __all__ = [
     "CheckpointManager",
@@ -51,3 +59,17 @@ __all__ = [
     "train_stage1",
     "write_channel_stats",
 ]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
