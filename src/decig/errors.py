@@ -40,3 +40,7 @@ class DeviceError(DecigError):
 
 class PruningError(DecigError):
     """A pruning plan or target cannot be applied: it does not fit the model, or a budget is out of reach."""
+
+
+class NonFiniteLossError(DecigError):
+    """A training loss became NaN or infinite; the message names the step, the loss and the way out."""

@@ -24,7 +24,7 @@ _LAZY = {
     "init_weights": "decig.train.init",
     "LoopResult": "decig.train.loop",
     "LoopSettings": "decig.train.loop",
-    "NonFiniteLossError": "decig.train.loop",
+    "NonFiniteLossError": "decig.errors",
     "Trainer": "decig.train.loop",
     "GANLoss": "decig.train.losses",
     "EpochOrder": "decig.train.order",

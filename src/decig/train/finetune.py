@@ -188,6 +188,7 @@ def _run(
     settings = LoopSettings(
         steps=f.steps, decay_from=f.decay_from, checkpoint_every=f.checkpoint_every,
         log_every=f.log_every, num_workers=cfg.data.num_workers, seed=cfg.seed,
+        label="fine-tune", config_section="finetune",
     )  # fmt: skip
     trainer = Trainer(
         task, dataset, order, penalty, settings, ctx=ctx, checkpoints=checkpoints, meta=meta, on_metrics=on_metrics

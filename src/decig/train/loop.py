@@ -34,7 +34,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
 from decig.data.base import SeededImageDataset
-from decig.errors import CheckpointError, DecigError
+from decig.errors import CheckpointError, NonFiniteLossError  # noqa: F401  (re-exported: decig.train.loop.NonFiniteLossError)
 from decig.log import get_logger, progress
 from decig.train.checkpoint import CheckpointManager
 from decig.train.distributed import DistContext
@@ -49,10 +49,6 @@ log = get_logger(__name__)
 MetricsCallback = Callable[[int, dict[str, float]], None]
 
 
-class NonFiniteLossError(DecigError):
-    """A loss became NaN or infinite; the message names the step and the loss."""
-
-
 @dataclass(frozen=True)
 class LoopSettings:
     steps: int
@@ -61,6 +57,9 @@ class LoopSettings:
     log_every: int = 10
     num_workers: int = 0
     seed: int = 0
+    # Which run this is, for the progress bar and the hints in error messages (Stage I or fine-tune).
+    label: str = "stage I"
+    config_section: str = "stage1"
 
 
 @dataclass
@@ -249,7 +248,7 @@ class Trainer:
             raise NonFiniteLossError(
                 f"training diverged at step {self.step + 1}: {', '.join(which)} became non-finite "
                 f"(on this rank: {values}). {self._kept_checkpoint_hint()} "
-                "Lower stage1.lr or check the data for broken images"
+                f"Lower {self.settings.config_section}.lr or check the data for broken images"
                 + (", then resume from that checkpoint." if self.last_saved_step is not None else ".")
             )
 
@@ -290,7 +289,7 @@ class Trainer:
         if start_step >= end:
             return LoopResult(self.step, start_step, self.step >= total, 0.0, metrics)
         batches = self._batches()
-        bar = progress(range(start_step, end), desc="stage I", total=end - start_step, unit="step")
+        bar = progress(range(start_step, end), desc=self.settings.label, total=end - start_step, unit="step")
         for _ in bar:
             batch = next(batches)
             self._step_lrs = {name: float(opt.param_groups[0]["lr"]) for name, opt in self.task.optimizers.items()}
