@@ -18,13 +18,11 @@ from torch import nn
 
 from decig.errors import ExportError
 from decig.export.parity import (
-    eager_outputs,
+    check_parity,
     eval_mode,
-    max_abs_diff,
-    parity_inputs,
-    require_within,
+    keep_only_if_verified,
     trace_example,
-    sha256_of,
+    verified_record,
 )
 from decig.export.record import DEFAULT_OPSET, DEFAULT_TOLERANCE, ExportRecord
 from decig.log import get_logger
@@ -90,17 +88,14 @@ def verify_onnx(
         onnx.checker.check_model(str(path))  # path form: also works for files with external data
     except onnx.checker.ValidationError as err:
         raise ExportError(f"{path} is not a valid ONNX model: {err}") from err
-    inputs = parity_inputs(example_shape, dynamic_batch)
-    reference = eager_outputs(model, inputs)
     session = ort_session(path)
     input_name = session.get_inputs()[0].name
 
     def run(x: torch.Tensor) -> list[torch.Tensor]:
         return [torch.from_numpy(out) for out in session.run(None, {input_name: x.numpy()})]
 
-    diff = max_abs_diff(reference, run, inputs, "ONNX export")
-    require_within(diff, tolerance, "ONNX export", path)
-    return diff
+    return check_parity(run, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance,
+                        what="ONNX export", path=path)
 
 
 def export_onnx(
@@ -148,24 +143,14 @@ def export_onnx(
     if actual_opset != opset:
         path.unlink(missing_ok=True)
         raise ExportError(f"asked for ONNX opset {opset} but the exporter wrote opset {actual_opset}")
-    try:
-        diff = verify_onnx(path, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance)
-    except ExportError:
-        path.unlink(missing_ok=True)
-        raise
+    diff = keep_only_if_verified(
+        path, lambda: verify_onnx(path, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance)
+    )
     log.info("exported ONNX opset %d to %s (max abs diff %.2e)", opset, path, diff)
-    return ExportRecord(
-        format="onnx",
-        path=str(path),
-        sha256=sha256_of(path),
-        size_bytes=path.stat().st_size,
-        input_shape=tuple(example_shape),
-        dynamic_batch=dynamic_batch,
-        max_abs_diff=diff,
-        tolerance=tolerance,
-        parity_inputs=tuple(tuple(x.shape) for x in parity_inputs(example_shape, dynamic_batch)),
+    return verified_record(
+        "onnx", path, example_shape, dynamic_batch=dynamic_batch, diff=diff, tolerance=tolerance,
         checked_with=f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider",
         exporter="torch.onnx.export(dynamo=True)",
-        opset=actual_opset,
         versions={"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+        opset=actual_opset,
     )

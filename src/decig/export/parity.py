@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from decig.errors import ExportError
+from decig.export.record import ExportRecord
 
 PARITY_SEED = 0
 PARITY_COUNT = 2
@@ -102,3 +103,70 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def torch_runner(module: Callable[[torch.Tensor], object]) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """Wrap a reloaded torch program (``.pt2`` module, TorchScript) as a parity ``run`` function."""
+
+    def run(x: torch.Tensor) -> list[torch.Tensor]:
+        with torch.inference_mode():
+            return [t.float() for t in flatten_outputs(module(x))]
+
+    return run
+
+
+def check_parity(
+    run: Callable[[torch.Tensor], list[torch.Tensor]],
+    model: nn.Module,
+    example_shape: Sequence[int],
+    *,
+    dynamic_batch: bool,
+    tolerance: float,
+    what: str,
+    path: Path,
+) -> float:
+    """The one parity protocol every exporter uses: fixed inputs, eager reference, max abs diff, bound."""
+    inputs = parity_inputs(example_shape, dynamic_batch)
+    diff = max_abs_diff(eager_outputs(model, inputs), run, inputs, what)
+    require_within(diff, tolerance, what, path)
+    return diff
+
+
+def keep_only_if_verified(path: Path, verify: Callable[[], float]) -> float:
+    """Run ``verify``; an export that fails its check is deleted so nobody deploys it by accident."""
+    try:
+        return verify()
+    except ExportError:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def verified_record(
+    fmt: str,
+    path: Path,
+    example_shape: Sequence[int],
+    *,
+    dynamic_batch: bool,
+    diff: float,
+    tolerance: float,
+    checked_with: str,
+    exporter: str,
+    versions: dict[str, str],
+    opset: int | None = None,
+) -> ExportRecord:
+    """The record of a file that passed :func:`check_parity`: hash, size and how it was checked."""
+    return ExportRecord(
+        format=fmt,
+        path=str(path),
+        sha256=sha256_of(path),
+        size_bytes=path.stat().st_size,
+        input_shape=tuple(example_shape),
+        dynamic_batch=dynamic_batch,
+        max_abs_diff=diff,
+        tolerance=tolerance,
+        parity_inputs=tuple(tuple(x.shape) for x in parity_inputs(example_shape, dynamic_batch)),
+        checked_with=checked_with,
+        exporter=exporter,
+        opset=opset,
+        versions=versions,
+    )

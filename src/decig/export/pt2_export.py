@@ -14,14 +14,12 @@ from torch import nn
 
 from decig.errors import ExportError
 from decig.export.parity import (
-    eager_outputs,
+    check_parity,
     eval_mode,
-    flatten_outputs,
-    max_abs_diff,
-    parity_inputs,
-    require_within,
+    keep_only_if_verified,
+    torch_runner,
     trace_example,
-    sha256_of,
+    verified_record,
 )
 from decig.export.record import DEFAULT_TOLERANCE, ExportRecord
 from decig.log import get_logger
@@ -45,17 +43,8 @@ def verify_pt2(
         program = torch.export.load(str(path))
     except Exception as err:  # zip/pickle/schema errors: all mean the file is not a loadable program
         raise ExportError(f"{path} cannot be loaded with torch.export.load: {err}") from err
-    module = program.module()
-    inputs = parity_inputs(example_shape, dynamic_batch)
-    reference = eager_outputs(model, inputs)
-
-    def run(x: torch.Tensor) -> list[torch.Tensor]:
-        with torch.inference_mode():
-            return [t.float() for t in flatten_outputs(module(x))]
-
-    diff = max_abs_diff(reference, run, inputs, ".pt2 export")
-    require_within(diff, tolerance, ".pt2 export", path)
-    return diff
+    return check_parity(torch_runner(program.module()), model, example_shape, dynamic_batch=dynamic_batch,
+                        tolerance=tolerance, what=".pt2 export", path=path)
 
 
 def export_pt2(
@@ -78,22 +67,12 @@ def export_pt2(
         except Exception as err:  # export raises many internal types (UserError, GuardOnDataDependent, ...)
             path.unlink(missing_ok=True)
             raise ExportError(f"torch.export failed: {err}") from err
-    try:
-        diff = verify_pt2(path, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance)
-    except ExportError:
-        path.unlink(missing_ok=True)
-        raise
+    diff = keep_only_if_verified(
+        path, lambda: verify_pt2(path, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance)
+    )
     log.info("exported .pt2 to %s (max abs diff %.2e)", path, diff)
-    return ExportRecord(
-        format="pt2",
-        path=str(path),
-        sha256=sha256_of(path),
-        size_bytes=path.stat().st_size,
-        input_shape=tuple(example_shape),
-        dynamic_batch=dynamic_batch,
-        max_abs_diff=diff,
-        tolerance=tolerance,
-        parity_inputs=tuple(tuple(x.shape) for x in parity_inputs(example_shape, dynamic_batch)),
+    return verified_record(
+        "pt2", path, example_shape, dynamic_batch=dynamic_batch, diff=diff, tolerance=tolerance,
         checked_with=f"torch.export.load (torch {torch.__version__})",
         exporter="torch.export.export + torch.export.save",
         versions={"torch": torch.__version__},

@@ -16,13 +16,12 @@ from torch import nn
 
 from decig.errors import ExportError
 from decig.export.parity import (
-    eager_outputs,
+    check_parity,
     eval_mode,
-    flatten_outputs,
-    max_abs_diff,
+    keep_only_if_verified,
     parity_inputs,
-    require_within,
-    sha256_of,
+    torch_runner,
+    verified_record,
 )
 from decig.export.record import DEFAULT_TOLERANCE, ExportRecord
 from decig.log import get_logger
@@ -45,16 +44,8 @@ def verify_torchscript(
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # RuntimeError for most failures, but not only
         raise ExportError(f"{path} cannot be loaded with torch.jit.load: {err}") from err
-    inputs = parity_inputs(example_shape, dynamic_batch)
-    reference = eager_outputs(model, inputs)
-
-    def run(x: torch.Tensor) -> list[torch.Tensor]:
-        with torch.inference_mode():
-            return [t.float() for t in flatten_outputs(module(x))]
-
-    diff = max_abs_diff(reference, run, inputs, "TorchScript export")
-    require_within(diff, tolerance, "TorchScript export", path)
-    return diff
+    return check_parity(torch_runner(module), model, example_shape, dynamic_batch=dynamic_batch,
+                        tolerance=tolerance, what="TorchScript export", path=path)
 
 
 def export_torchscript(
@@ -77,22 +68,12 @@ def export_torchscript(
         except Exception as err:
             path.unlink(missing_ok=True)
             raise ExportError(f"torch.jit.trace failed: {err}") from err
-    try:
-        diff = verify_torchscript(path, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance)
-    except ExportError:
-        path.unlink(missing_ok=True)
-        raise
+    diff = keep_only_if_verified(
+        path, lambda: verify_torchscript(path, model, example_shape, dynamic_batch=dynamic_batch, tolerance=tolerance)
+    )
     log.info("exported TorchScript to %s (max abs diff %.2e)", path, diff)
-    return ExportRecord(
-        format="torchscript",
-        path=str(path),
-        sha256=sha256_of(path),
-        size_bytes=path.stat().st_size,
-        input_shape=tuple(example_shape),
-        dynamic_batch=dynamic_batch,
-        max_abs_diff=diff,
-        tolerance=tolerance,
-        parity_inputs=tuple(tuple(x.shape) for x in parity_inputs(example_shape, dynamic_batch)),
+    return verified_record(
+        "torchscript", path, example_shape, dynamic_batch=dynamic_batch, diff=diff, tolerance=tolerance,
         checked_with=f"torch.jit.load (torch {torch.__version__})",
         exporter="torch.jit.trace",
         versions={"torch": torch.__version__},
