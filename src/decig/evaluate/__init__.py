@@ -3,8 +3,9 @@
 Heavy optional pieces (torch-fidelity, onnxruntime) are imported only when used.
 """
 
-# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
-# pay for torch and every sibling module up front.
+from decig._lazy import lazy_namespace
+
+# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
 _LAZY = {
     "NamedModel": "decig.evaluate.benchmark",
     "benchmark": "decig.evaluate.benchmark",
@@ -63,16 +64,4 @@ __all__ = [
     "to_uint8_rgb",
 ]
 
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_namespace(__name__, _LAZY)

@@ -4,8 +4,9 @@ Every export is reloaded with its runtime and compared against the PyTorch model
 a maximum absolute difference above the tolerance raises :class:`decig.errors.ExportError`.
 """
 
-# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
-# pay for torch and every sibling module up front.
+from decig._lazy import lazy_namespace
+
+# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
 _LAZY = {
     "ExportBundle": "decig.export.bundle",
     "export_saved_model": "decig.export.bundle",
@@ -34,16 +35,4 @@ __all__ = [
     "verify_torchscript",
 ]
 
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_namespace(__name__, _LAZY)

@@ -5,8 +5,9 @@ described by an :class:`ArchManifest` (family, depth, norm and the output width 
 layer), which is what is stored beside the weights of a pruned model.
 """
 
-# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
-# pay for torch and every sibling module up front.
+from decig._lazy import lazy_namespace
+
+# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
 _LAZY = {
     "build_from_manifest": "decig.models.builder",
     "fix_norm_num_features": "decig.models.builder",
@@ -49,16 +50,4 @@ __all__ = [
     "save_model",
 ]
 
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_namespace(__name__, _LAZY)

@@ -10,8 +10,9 @@ Entry point: :func:`train_stage1` (also ``decig train``). The pieces, one job pe
 - ``channel_stats``: sorted per-channel magnitudes (JSON for the hinge stage, Fig. 2-style plot)
 """
 
-# Names resolve on first use (PEP 562): importing a submodule or building the CLI parser must not
-# pay for torch and every sibling module up front.
+from decig._lazy import lazy_namespace
+
+# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
 _LAZY = {
     "compute_channel_stats": "decig.train.channel_stats",
     "plot_channel_stats": "decig.train.channel_stats",
@@ -60,16 +61,4 @@ __all__ = [
     "write_channel_stats",
 ]
 
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_namespace(__name__, _LAZY)
