@@ -29,7 +29,7 @@ SCHEMA_VERSION = 1
 FAMILIES = ("unet", "resnet", "patchgan")
 # The structural count each family needs; the other two must be left unset.
 _COUNT_FIELD = {"unet": "num_downs", "resnet": "n_blocks", "patchgan": "n_layers"}
-_DICT_KEYS = (
+MANIFEST_KEYS = (
     "schema_version",
     "family",
     "input_nc",
@@ -143,7 +143,7 @@ class ArchManifest:
         return ArchManifest(**{**self._fields(), "widths": {**self.widths, **changes}})
 
     def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _DICT_KEYS if name != "schema_version"}
+        return {name: getattr(self, name) for name in MANIFEST_KEYS if name != "schema_version"}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; every conv width is written out so the file alone describes the model."""
@@ -157,7 +157,7 @@ class ArchManifest:
         """Inverse of :meth:`to_dict`; refuses unknown keys and other schema versions."""
         if not isinstance(data, Mapping):
             raise ManifestError(f"a manifest must be a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(_DICT_KEYS))
+        unknown = sorted(set(data) - set(MANIFEST_KEYS))
         if unknown:
             raise ManifestError(f"unknown manifest key(s): {', '.join(unknown)}")
         version = data.get("schema_version")
@@ -166,7 +166,7 @@ class ArchManifest:
                 f"manifest schema_version {version!r} is not supported (this decig reads {SCHEMA_VERSION})"
             )
         # Missing keys are refused too: silently taking today's defaults could rebuild another model.
-        missing = [key for key in _DICT_KEYS if key not in data]
+        missing = [key for key in MANIFEST_KEYS if key not in data]
         if missing:
             raise ManifestError(f"manifest is missing key(s): {', '.join(missing)}")
         fields = {key: value for key, value in data.items() if key != "schema_version"}

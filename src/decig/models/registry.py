@@ -16,22 +16,11 @@ from torch import nn
 
 from decig.errors import ConfigError
 from decig.models.builder import build_from_manifest
-from decig.models.manifest import ArchManifest
+from decig.models.manifest import MANIFEST_KEYS, ArchManifest
 
 ManifestFactory = Callable[[], ArchManifest]
-# Everything of a manifest except its family, which is what the name chooses.
-_OVERRIDABLE = (
-    "input_nc",
-    "output_nc",
-    "ngf",
-    "norm",
-    "use_dropout",
-    "num_downs",
-    "n_blocks",
-    "n_layers",
-    "input_size",
-    "widths",
-)
+# Everything of a manifest except its schema version and family, which is what the name chooses.
+_OVERRIDABLE = tuple(key for key in MANIFEST_KEYS if key not in ("schema_version", "family"))
 
 
 @dataclass(frozen=True)
