@@ -32,3 +32,15 @@ def test_demo_runs_all_stages(tmp_path, monkeypatch):
     assert summary["models"]["vanilla"]["latency"]["eager"]["speedup_vs_baseline"] == pytest.approx(1.0)
     student, pruned = summary["models"]["student"], summary["models"]["pruned"]
     assert student["cost"]["params"] == pruned["cost"]["params"]  # fine-tune keeps the pruned widths
+    # Every stage's wall time is reported (the demo has a time budget), and the parts add up.
+    stage_s = summary["stage_wall_time_s"]
+    assert set(stage_s) == {"prepare_data", "profile", "stage1_vanilla", "stage1_decig", "prune", "finetune", "evaluate"}
+    assert all(t > 0 for t in stage_s.values()) and sum(stage_s.values()) <= summary["wall_time_s"]
+    # Stage I's file and Stage II's magnitudes are one format: Stage II can plan from the file.
+    from decig.compress.stats import channel_stats_from_model, load_channel_stats
+    from decig.models.persistence import load_model
+
+    teacher, _ = load_model(run / "stage1-decig" / "generator")
+    from_file = load_channel_stats(run / "stage1-decig" / "channel_stats.json")
+    for name, values in channel_stats_from_model(teacher).items():
+        assert from_file[name] == pytest.approx(values, rel=1e-5, abs=1e-7)

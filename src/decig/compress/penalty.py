@@ -6,6 +6,13 @@
 their L1 magnitude, ``f`` the rank weighting and ``l(i)`` the layer's device factor
 (:mod:`decig.device`).
 
+Channel groups: ``‖W_{i,j}‖₁`` is taken over the channel's whole group — its conv weights plus the
+per-channel *offsets* that also leave with it and reach its output (the following norm's β, or the
+conv bias when no norm follows; :mod:`decig.compress.groups` explains why). Without them a channel
+with zero conv weights still outputs β after a BatchNorm, and pruning it changes the network. The
+offsets are optional (``offsets=None`` is the plain conv-weight penalty); Stage II ranks channels
+by the same group magnitude (:func:`group_magnitude`).
+
 Sort direction (a decision the paper leaves implicit): channels are sorted by **descending**
 magnitude, so j = 1 is the strongest channel and j = n the weakest. With the increasing shapes
 (linear f = j, exponential f = e^{0.01 j}) the weakest channels then pay the highest price per unit
@@ -139,6 +146,18 @@ def channel_l1(module: nn.Module, name: str = "<layer>") -> Tensor:
     return _layout(name, module).norms(module.weight)
 
 
+def group_magnitude(module: nn.Module, offsets: Sequence[Tensor] = (), name: str = "<layer>") -> Tensor:
+    """Per-output-channel magnitude of a channel group: ``‖W_c‖₁ + Σ_v |v_c|`` over the offsets ``v``.
+
+    The quantity the penalty ranks and shrinks and Stage II's hinges are found on; with no offsets
+    it is :func:`channel_l1`.
+    """
+    norms = channel_l1(module, name)
+    for v in offsets:
+        norms = norms + v.abs()
+    return norms
+
+
 def channel_ranks(norms: Tensor) -> Tensor:
     """Rank of each channel by descending magnitude (0 = largest); ties keep index order."""
     order = torch.argsort(norms, descending=True, stable=True)
@@ -175,13 +194,44 @@ def _plain_norms(module: nn.Module) -> Tensor:
     return w.abs().sum((1, 2, 3))
 
 
-def reference_penalty(layers: NamedLayers, shape: str, layer_factors: Mapping[str, float] | None = None) -> Tensor:
+Offsets = Mapping[str, Sequence[Tensor]]
+
+
+def _check_offsets(layers: NamedLayers, offsets: Offsets | None) -> list[tuple[Tensor, ...]]:
+    """Each layer's offset vectors, in layer order; validated against the layer's width."""
+    names = [n for n, _ in layers]
+    if offsets is None:
+        return [()] * len(layers)
+    extra = sorted(set(offsets) - set(names))
+    if extra:
+        raise ValueError(f"channel-group offsets given for {extra[0]!r}, which is not a penalized layer")
+    out = []
+    for name, module in layers:
+        vectors = tuple(offsets.get(name, ()))
+        lay = _layout(name, module)
+        width = lay.groups * lay.out_per_group
+        for v in vectors:
+            if v.dim() != 1 or v.shape[0] != width:
+                raise ValueError(f"layer {name!r}: offset of shape {tuple(v.shape)} does not match its {width} channels")
+        out.append(vectors)
+    return out
+
+
+def reference_penalty(
+    layers: NamedLayers,
+    shape: str,
+    layer_factors: Mapping[str, float] | None = None,
+    offsets: Offsets | None = None,
+) -> Tensor:
     """Naive autograd form of L_PENAL (sort included); slow, kept as the exactness reference."""
     factors = _check_factors(layers, layer_factors)
+    extras = _check_offsets(layers, offsets)
     total = torch.zeros((), device=layers[0][1].weight.device)
-    for (name, module), l_i in zip(layers, factors, strict=True):
+    for (name, module), l_i, vectors in zip(layers, factors, extras, strict=True):
         _layout(name, module)  # same refusal of unsupported layer types as the fast path
         norms = _plain_norms(module)
+        for v in vectors:
+            norms = norms + v.abs()
         f = shape_weights(shape, norms.numel(), dtype=norms.dtype, device=norms.device)
         total = total + l_i * (f * torch.sort(norms, descending=True).values).sum()
     return total
@@ -192,37 +242,54 @@ class _Claim:
 
 
 class _RankedL1(torch.autograd.Function):
-    """Σ_i Σ_c coef_i[c] · ‖W_{i,c}‖₁ with ranks frozen in the forward; gradient coef · sign(W)."""
+    """Σ_i Σ_c coef_i[c] · (‖W_{i,c}‖₁ + Σ_v |v_c|) with ranks frozen in the forward; gradient coef · sign(·).
+
+    ``tensors`` holds every layer's weight, then the offset vectors of all layers in layer order;
+    ``plan[i]`` says how many offsets layer i has.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
-        plan: tuple[tuple[_Layout, Tensor, float], ...],
+        plan: tuple[tuple[_Layout, Tensor, float, int], ...],
         owner: ChannelPenalty,
         claim: _Claim,
-        *weights: Tensor,
+        *tensors: Tensor,
     ) -> Tensor:
+        weights = tensors[: len(plan)]
+        offsets = list(tensors[len(plan) :])
         total = torch.zeros((), dtype=weights[0].dtype, device=weights[0].device)
         coefs = []
-        for (lay, f, l_i), w in zip(plan, weights, strict=True):
+        for (lay, f, l_i, n_off), w in zip(plan, weights, strict=True):
             norms = lay.norms(w)
+            for v in offsets[:n_off]:
+                norms = norms + v.abs()
+            del offsets[:n_off]
             coef = f[channel_ranks(norms)] * l_i
             total += torch.dot(coef, norms)
             coefs.append(coef)
         ctx.coefs = coefs
-        ctx.layouts = [lay for lay, _, _ in plan]
+        ctx.plan = [(lay, n_off) for lay, _, _, n_off in plan]
         ctx.owner, ctx.claim = owner, claim
-        ctx.save_for_backward(*weights)
+        ctx.save_for_backward(*tensors)
         return total
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        grads = []
-        for i, (w, coef, lay) in enumerate(zip(ctx.saved_tensors, ctx.coefs, ctx.layouts, strict=True)):
+        saved = ctx.saved_tensors
+        n_layers = len(ctx.plan)
+        grads: list[Tensor] = []
+        offset_grads: list[Tensor] = []
+        offsets = list(saved[n_layers:])
+        for i, (w, coef, (lay, n_off)) in enumerate(zip(saved[:n_layers], ctx.coefs, ctx.plan, strict=True)):
+            scaled = coef * grad_out
             # Scale the small coefficient vector, then a single pass over the weight.
-            grads.append(lay.signed(w, coef * grad_out, ctx.owner._grad_target(i, w, ctx.claim)))
-        return (None, None, None, *grads)
+            grads.append(lay.signed(w, scaled, ctx.owner._grad_target(i, w, ctx.claim)))
+            # Offsets are one number per channel: plain tensors, no buffer reuse needed.
+            offset_grads.extend(scaled * torch.sign(v) for v in offsets[:n_off])
+            del offsets[:n_off]
+        return (None, None, None, *grads, *offset_grads)
 
 
 class ChannelPenalty:
@@ -238,7 +305,13 @@ class ChannelPenalty:
     weight and step (~70 ms per step for unet_128 on one CPU thread). Both orders give equal results.
     """
 
-    def __init__(self, layers: NamedLayers, shape: str, layer_factors: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        layers: NamedLayers,
+        shape: str,
+        layer_factors: Mapping[str, float] | None = None,
+        offsets: Offsets | None = None,
+    ) -> None:
         if not layers:
             raise ValueError("ChannelPenalty needs at least one layer")
         shape_weights(shape, 1)  # validates the shape name early, with the config-facing message
@@ -247,17 +320,20 @@ class ChannelPenalty:
         self.factors = _check_factors(self.layers, layer_factors)
         for name, module in self.layers:
             _layout(name, module)  # refuse unsupported layers at construction, not at the first step
+        # Channel-group offsets (norm β / conv bias, see decig.compress.groups); () per layer = weights only.
+        self.offsets = _check_offsets(self.layers, offsets)
         self._grad_buffers: list[Tensor | None] = [None] * len(self.layers)
         self._claim: _Claim | None = None
 
-    def _plan(self) -> tuple[tuple[_Layout, Tensor, float], ...]:
+    def _plan(self) -> tuple[tuple[_Layout, Tensor, float, int], ...]:
         # Layouts and f tables are tiny; rebuilding them per call follows any change of the weights
         # (device, dtype, or width after pruning) instead of failing on stale shapes.
         plan = []
-        for (name, m), l_i in zip(self.layers, self.factors, strict=True):
+        for (name, m), l_i, vectors in zip(self.layers, self.factors, self.offsets, strict=True):
             lay = _layout(name, m)
             n = lay.groups * lay.out_per_group
-            plan.append((lay, shape_weights(self.shape, n, dtype=m.weight.dtype, device=m.weight.device), l_i))
+            f = shape_weights(self.shape, n, dtype=m.weight.dtype, device=m.weight.device)
+            plan.append((lay, f, l_i, len(vectors)))
         return tuple(plan)
 
     def __call__(self) -> Tensor:
@@ -265,7 +341,8 @@ class ChannelPenalty:
         if self.shape == "none":
             return torch.zeros((), dtype=weights[0].dtype, device=weights[0].device)
         self._claim = claim = _Claim()
-        return _RankedL1.apply(self._plan(), self, claim, *weights)
+        flat_offsets = [v for vectors in self.offsets for v in vectors]
+        return _RankedL1.apply(self._plan(), self, claim, *weights, *flat_offsets)
 
     def _grad_target(self, index: int, weight: Tensor, claim: _Claim) -> Tensor:
         """Where layer ``index``'s gradient is written: the reusable buffer when that is safe.
@@ -295,7 +372,9 @@ class ChannelPenalty:
     def per_layer(self) -> dict[str, float]:
         """Each layer's contribution l(i)·L_i (they sum to the penalty), for logging."""
         out = {}
-        for (name, m), (lay, f, l_i) in zip(self.layers, self._plan(), strict=True):
+        for (name, m), (lay, f, l_i, _), vectors in zip(self.layers, self._plan(), self.offsets, strict=True):
             norms = lay.norms(m.weight)
+            for v in vectors:
+                norms = norms + v.abs()
             out[name] = float(l_i * torch.dot(f[channel_ranks(norms)], norms))
         return out

@@ -1,20 +1,17 @@
-"""Per-channel magnitudes of a generator's prunable layers, and their JSON file (``channel_stats.json``).
+"""Per-channel magnitudes of a generator's prunable layers, as Stage II reads them.
 
-Stage II ranks channels by the L1 norm of their output-channel weights, the quantity Stage I's
-penalty condenses (:func:`decig.compress.penalty.channel_l1`). Stage I writes these numbers next to
-its checkpoint so a plan can be made and reviewed without loading the model; when the file is
-missing they are recomputed from the weights, which gives the same numbers.
-
-File format (schema version 1)::
-
-    {"schema_version": 1, "kind": "decig-channel-stats", "metric": "l1",
-     "layers": {"<conv module name>": [<magnitude of channel 0>, <channel 1>, ...], ...}}
+Stage II ranks channels by their group magnitude — the L1 norm of their output-channel weights plus
+the per-channel shift that leaves with them (:mod:`decig.compress.groups`) — the quantity Stage I's
+penalty condenses (:func:`decig.compress.penalty.group_magnitude`). Stage I writes these numbers
+into its ``channel_stats.json`` (:mod:`decig.train.channel_stats`, the one file format for channel
+magnitudes: per layer the magnitudes by channel index for pruning and sorted for Fig. 2) so a plan
+can be made and reviewed without loading the model; when the file is not given they are recomputed
+from the weights by the same function, which gives the same numbers.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,21 +19,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from decig.compress.penalty import channel_l1
+from decig.compress.groups import channel_offsets
+from decig.compress.penalty import group_magnitude
 from decig.errors import PruningError
 from decig.models.cost import prunable_layers
 
-STATS_SCHEMA_VERSION = 1
-STATS_KIND = "decig-channel-stats"
+# The channel_stats.json layout (written by decig.train.channel_stats). Version 2 added the
+# per-channel "norms" (by index) that pruning needs; version 1 files only have sorted curves.
+STATS_SCHEMA_VERSION = 2
+STATS_MEASURE = "group_l1_per_output_channel"
 
 ChannelStats = dict[str, np.ndarray]
 
 
 @torch.no_grad()
 def channel_stats_from_model(model: nn.Module) -> ChannelStats:
-    """L1 norm of every output channel of every prunable layer (all convs but the output layer)."""
+    """Group magnitude of every output channel of every prunable layer (all convs but the output layer).
+
+    The same quantity Stage I's penalty ranks (:func:`decig.compress.penalty.group_magnitude`: conv
+    weights plus the norm's β or free conv bias, see :mod:`decig.compress.groups`).
+    """
+    layers = prunable_layers(model)
+    offsets = channel_offsets(model, layers)
     return {
-        name: channel_l1(layer, name).detach().double().cpu().numpy() for name, layer in prunable_layers(model)
+        name: group_magnitude(layer, offsets[name], name).detach().double().cpu().numpy() for name, layer in layers
     }
 
 
@@ -56,22 +62,42 @@ def check_stats(stats: Mapping[str, object], where: str = "channel stats") -> Ch
     return out
 
 
-def save_channel_stats(stats: Mapping[str, np.ndarray], path: str | Path) -> Path:
-    path = Path(path)
-    data = {
-        "schema_version": STATS_SCHEMA_VERSION,
-        "kind": STATS_KIND,
-        "metric": "l1",
-        "layers": {name: [float(v) for v in np.asarray(values).reshape(-1)] for name, values in stats.items()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+def stats_from_document(data: Mapping[str, object], where: str, network: str | None = None) -> ChannelStats:
+    """Per-channel magnitudes of one network of a ``channel_stats.json`` document.
+
+    ``network`` names it (``G``, ``G_A``...); ``None`` takes the only one and refuses to guess when
+    the file holds several (CycleGAN).
+    """
+    if data.get("schema_version") != STATS_SCHEMA_VERSION:
+        hint = " (older files hold only sorted curves; rerun Stage I or let decig prune read the weights)"
+        raise PruningError(
+            f"{where}: channel-stats schema_version {data.get('schema_version')!r} is not supported "
+            f"(this decig reads {STATS_SCHEMA_VERSION}){hint if data.get('schema_version') == 1 else ''}"
+        )
+    if data.get("measure") != STATS_MEASURE:
+        raise PruningError(f"{where}: measure {data.get('measure')!r} is not supported (expected {STATS_MEASURE!r})")
+    networks = data.get("networks")
+    if not isinstance(networks, dict) or not networks:
+        raise PruningError(f"{where}: no networks")
+    if network is None:
+        if len(networks) != 1:
+            raise PruningError(f"{where} holds networks {sorted(networks)}; say which one to prune")
+        network = next(iter(networks))
+    if network not in networks:
+        raise PruningError(f"{where} has no network {network!r} (it has {sorted(networks)})")
+    layers = networks[network].get("layers") if isinstance(networks[network], dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise PruningError(f"{where}: network {network!r} has no layers")
+    per_layer: dict[str, object] = {}
+    for row in layers:
+        if not isinstance(row, dict) or "name" not in row or "norms" not in row:
+            raise PruningError(f"{where}: a layer of {network!r} lacks its name or per-channel 'norms'")
+        per_layer[str(row["name"])] = row["norms"]
+    return check_stats(per_layer, where)
 
 
-def load_channel_stats(path: str | Path) -> ChannelStats:
+def load_channel_stats(path: str | Path, network: str | None = None) -> ChannelStats:
+    """Read Stage I's ``channel_stats.json``: layer name -> magnitudes by channel index."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -79,18 +105,6 @@ def load_channel_stats(path: str | Path) -> ChannelStats:
         raise PruningError(f"channel stats file {path} not found") from None
     except (OSError, json.JSONDecodeError) as err:
         raise PruningError(f"{path} cannot be read as JSON: {err}") from None
-    if not isinstance(data, dict) or data.get("kind") != STATS_KIND:
-        raise PruningError(f"{path} is not a decig channel-stats file (kind must be {STATS_KIND!r})")
-    if data.get("schema_version") != STATS_SCHEMA_VERSION:
-        raise PruningError(
-            f"{path}: channel-stats schema_version {data.get('schema_version')!r} is not supported "
-            f"(this decig reads {STATS_SCHEMA_VERSION})"
-        )
-    if data.get("metric") != "l1":
-        raise PruningError(f"{path}: metric {data.get('metric')!r} is not supported (expected 'l1')")
-    layers = data.get("layers")
-    if not isinstance(layers, dict) or not layers:
-        raise PruningError(f"{path}: 'layers' must map layer names to lists of magnitudes")
-    return check_stats(layers, str(path))
-
-
+    if not isinstance(data, dict):
+        raise PruningError(f"{path} is not a decig channel-stats file")
+    return stats_from_document(data, str(path), network)

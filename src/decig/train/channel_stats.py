@@ -1,17 +1,20 @@
 """Per-channel weight magnitudes after Stage I: the artifact the hinge detection reads.
 
-For every prunable layer of a generator, the L1 norm of each *output* channel's weights
-(``decig.compress.penalty.channel_l1``, the same quantity the penalty acts on; ConvTranspose2d
-output channels are dim 1 of the weight) sorted in descending order. The paper's Fig. 2 plots
+For every prunable layer of a generator, the group magnitude of each *output* channel — the L1 norm
+of its weights plus the norm's β (or free conv bias) that leaves with it
+(``decig.compress.penalty.group_magnitude``, the same quantity the penalty acts on and Stage II
+prunes by; ConvTranspose2d output channels are dim 1 of the weight) — sorted in descending order. The paper's Fig. 2 plots
 exactly these curves: after DECIG training they fall off a cliff (the "hinge") into a tail of
 near-zero channels, while a vanilla run's curves decline gently.
 
-``channel_stats.json`` (schema version 1)::
+``channel_stats.json`` (schema version 2) is decig's one file format for channel magnitudes: Stage II
+reads the per-channel ``norms`` from it (:func:`decig.compress.stats.load_channel_stats`)::
 
-    {"schema_version": 1, "measure": "l1_per_output_channel",
+    {"schema_version": 2, "measure": "group_l1_per_output_channel",
      "thresholds": [0.01, 0.05],                 # relative to each layer's largest channel
      "networks": {"G": {
         "layers": [{"name": "model.model.0", "type": "Conv2d", "channels": 64,
+                    "norms": [...by channel index...],               # what pruning needs
                     "sorted_norms": [...descending...], "max": ..., "median": ...,
                     "near_zero": {"0.01": 12, "0.05": 20},          # channel counts
                     "near_zero_share": {"0.01": 0.19, "0.05": 0.31}}, ...],
@@ -34,11 +37,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from decig.compress.penalty import channel_l1
+from decig.compress.groups import channel_offsets
+from decig.compress.penalty import group_magnitude
+from decig.compress.stats import STATS_MEASURE, STATS_SCHEMA_VERSION
 from decig.errors import DataError
 from decig.models.cost import prunable_layers
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = STATS_SCHEMA_VERSION
+# Version 1 files (sorted curves only) still plot, e.g. as the vanilla baseline of an older run.
+_READABLE_VERSIONS = (1, STATS_SCHEMA_VERSION)
 DEFAULT_THRESHOLDS = (0.01, 0.05)
 
 
@@ -47,8 +54,14 @@ def _key(t: float) -> str:
 
 
 @torch.no_grad()
-def layer_stats(name: str, module: nn.Module, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> dict[str, Any]:
-    norms = channel_l1(module, name).detach().float().cpu()
+def layer_stats(
+    name: str,
+    module: nn.Module,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    offsets: Sequence[torch.Tensor] = (),
+) -> dict[str, Any]:
+    """One layer's row; ``offsets`` are its channel group's extra vectors (:mod:`decig.compress.groups`)."""
+    norms = group_magnitude(module, offsets, name).detach().float().cpu()
     ordered = torch.sort(norms, descending=True).values
     top = float(ordered[0]) if ordered.numel() else 0.0
     counts = {_key(t): int((ordered < t * top).sum()) if top > 0 else int(ordered.numel()) for t in thresholds}
@@ -57,6 +70,7 @@ def layer_stats(name: str, module: nn.Module, thresholds: Sequence[float] = DEFA
         "name": name,
         "type": type(module).__name__,
         "channels": n,
+        "norms": [float(v) for v in norms.tolist()],
         "sorted_norms": [float(v) for v in ordered.tolist()],
         "max": top,
         "median": float(ordered.median()) if n else 0.0,
@@ -80,7 +94,9 @@ def _summary(layers: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -
 
 def network_stats(model: nn.Module, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> dict[str, Any]:
     """Stats of every prunable layer of ``model`` plus a summary."""
-    layers = [layer_stats(name, module, thresholds) for name, module in prunable_layers(model)]
+    named = prunable_layers(model)
+    offsets = channel_offsets(model, named)
+    layers = [layer_stats(name, module, thresholds, offsets[name]) for name, module in named]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no prunable conv layers")
     return {"layers": layers, "summary": _summary(layers, thresholds)}
@@ -94,7 +110,7 @@ def compute_channel_stats(
         raise ValueError(f"thresholds must lie in (0, 1), got {list(thresholds)}")
     return {
         "schema_version": SCHEMA_VERSION,
-        "measure": "l1_per_output_channel",
+        "measure": STATS_MEASURE,
         "thresholds": [float(t) for t in thresholds],
         "networks": {name: network_stats(net, thresholds) for name, net in networks.items()},
     }
@@ -119,9 +135,9 @@ def read_channel_stats(path: str | Path) -> dict[str, Any]:
         raise DataError(f"channel statistics {p} not found (written by Stage I training)") from None
     except (OSError, json.JSONDecodeError) as err:
         raise DataError(f"channel statistics {p} are not readable JSON: {err}") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("schema_version") not in _READABLE_VERSIONS:
         raise DataError(f"channel statistics {p}: schema_version {data.get('schema_version') if isinstance(data, dict) else None!r} "
-                        f"is not supported (this decig reads {SCHEMA_VERSION})")
+                        f"is not supported (this decig reads {', '.join(map(str, _READABLE_VERSIONS))})")
     networks = data.get("networks")
     if not isinstance(networks, dict) or not networks:
         raise DataError(f"channel statistics {p}: no networks")
@@ -135,6 +151,9 @@ def read_channel_stats(path: str | Path) -> dict[str, Any]:
                 raise DataError(f"channel statistics {p}: layer {row.get('name') if isinstance(row, dict) else row!r} is malformed")
             if any(b > a for a, b in zip(norms, norms[1:])):
                 raise DataError(f"channel statistics {p}: layer {row['name']!r} norms are not sorted descending")
+            by_index = row.get("norms")
+            if data["schema_version"] >= 2 and (not isinstance(by_index, list) or len(by_index) != len(norms)):
+                raise DataError(f"channel statistics {p}: layer {row['name']!r} lacks per-channel norms for its {len(norms)} channels")
     return data
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from decig.compress.alpha import calibrate_alpha, resolve_alpha
+from decig.compress.groups import channel_offsets
 from decig.compress.penalty import ChannelPenalty
 from decig.config import PenaltyConfig
 from decig.device.profile import load_profile, profile_model
@@ -83,7 +84,10 @@ class PenaltyTerm:
         self.penalties: dict[str, ChannelPenalty] = {}
         if self.enabled:
             for name, gen in generators.items():
-                self.penalties[name] = ChannelPenalty(prunable_layers(gen), cfg.shape, factors)
+                layers = prunable_layers(gen)
+                # Channel groups: the norm's β (or a free conv bias) is penalized with its channel,
+                # so a condensed-away channel outputs zero and pruning it changes nothing.
+                self.penalties[name] = ChannelPenalty(layers, cfg.shape, factors, channel_offsets(gen, layers))
         self.alpha: float | None = None if self.enabled else 0.0
         self.alpha_calibrated: float | None = None
         self.ratio_at_start: float | None = None

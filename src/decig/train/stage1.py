@@ -8,7 +8,7 @@ mask/image data, CycleGAN on unaligned data) and writes into ``out_dir``::
     generator/              the trained generator as manifest.json + model.pt (CycleGAN: G_A)
     generator_B/            CycleGAN only: G_B
     discriminator/          the trained discriminator (CycleGAN: D_A; discriminator_B/ for D_B)
-    channel_stats.json      sorted per-channel L1 norms of every prunable layer (for the hinge)
+    channel_stats.json      per-channel group magnitudes of every prunable layer (for the hinge)
     channel_stats.png       the Fig. 2-style plot of those curves
     metrics.json            final losses, α, penalty, wall time, steps/s, near-zero channel shares
 

@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from decig.compress import penalty as penalty_module
-from decig.compress.penalty import ChannelPenalty, channel_l1, channel_ranks, reference_penalty, shape_weights
+from decig.compress.penalty import (
+    ChannelPenalty,
+    channel_l1,
+    channel_ranks,
+    group_magnitude,
+    reference_penalty,
+    shape_weights,
+)
 from decig.errors import ConfigError
 from decig.models.cost import prunable_layers
 from decig.models.registry import create_model
@@ -186,3 +193,52 @@ def test_gradients_kept_by_the_caller_are_not_overwritten():
     torch.autograd.grad(pen(), weights)
     for g, want in zip(kept, expected, strict=True):
         assert torch.equal(g, want)
+
+
+def _grads_with_offsets(layers, offsets, value):
+    params = [m.weight for _, m in layers] + [v for name, _ in layers for v in offsets.get(name, ())]
+    return torch.autograd.grad(value, params)
+
+
+@pytest.mark.parametrize("shape", ["linear", "exponential"])
+def test_group_offsets_are_ranked_and_differentiated_exactly(shape, monkeypatch):
+    monkeypatch.setattr(penalty_module, "_BLOCK", 7)
+    torch.manual_seed(3)
+    layers = _mixed_layers()
+    # Two offsets on one layer, one on another, none on the rest: the flat bookkeeping must not shift.
+    offsets = {
+        "conv": (nn.Parameter(torch.randn(8)), nn.Parameter(torch.randn(8))),
+        "convT_grouped": (nn.Parameter(torch.randn(9)),),
+    }
+    factors = {"conv": 0.5, "conv_grouped": 1.5, "convT": 2.0, "convT_grouped": 0.25}
+    pen = ChannelPenalty(layers, shape, factors, offsets)
+    value = pen()
+    got = _grads_with_offsets(layers, offsets, 2.0 * value)
+    ref = reference_penalty(layers, shape, factors, offsets)
+    want = _grads_with_offsets(layers, offsets, 2.0 * ref)
+    torch.testing.assert_close(value, ref, rtol=1e-6, atol=1e-6)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+    assert sum(pen.per_layer().values()) == pytest.approx(value.item(), rel=1e-6)
+    assert value.item() > ChannelPenalty(layers, shape, factors)().item()  # the offsets do count
+
+
+def test_a_large_offset_moves_a_channel_up_the_ranking():
+    conv = nn.Conv2d(1, 3, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([2.0, 0.1, 5.0]).view(3, 1, 1, 1))
+    beta = nn.Parameter(torch.tensor([0.0, 4.0, 0.0]))  # channel 1: tiny weights but a large shift
+    assert group_magnitude(conv, (beta,)).tolist() == pytest.approx([2.0, 4.1, 5.0])
+    value = ChannelPenalty([("c", conv)], "linear", offsets={"c": (beta,)})()
+    value.backward()
+    # Ranks by group magnitude: 5.0 -> f=1, 4.1 -> f=2, 2.0 -> f=3; the shift pays its channel's rate.
+    assert conv.weight.grad.flatten().tolist() == [3.0, 2.0, 1.0]
+    assert beta.grad.tolist() == [0.0, 2.0, 0.0]  # sign(0) = 0: a zero shift is left alone
+
+
+def test_offsets_must_fit_their_layer():
+    layers = _mixed_layers()
+    with pytest.raises(ValueError, match="'conv': offset of shape \\(5,\\) does not match its 8 channels"):
+        ChannelPenalty(layers, "linear", offsets={"conv": (torch.zeros(5),)})
+    with pytest.raises(ValueError, match="'head', which is not a penalized layer"):
+        ChannelPenalty(layers, "linear", offsets={"head": (torch.zeros(5),)})

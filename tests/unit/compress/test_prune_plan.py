@@ -10,10 +10,11 @@ from decig.compress.coupling import RESNET_TRUNK, decision_units
 from decig.compress.hinge import HingeSettings
 from decig.compress.hinge_plots import GRID_FILE, plot_plan, plot_units, unet_label
 from decig.compress.plan import PruningPlan, combined_magnitudes, make_plan, top_indices
-from decig.compress.stats import channel_stats_from_model, load_channel_stats, save_channel_stats
+from decig.compress.stats import channel_stats_from_model, load_channel_stats
 from decig.compress.synthetic import condense_weights
 from decig.errors import PruningError
 from decig.models import build_from_manifest, default_manifest
+from decig.train.channel_stats import compute_channel_stats, write_channel_stats
 
 
 def synthetic_stats(manifest, alive_fraction=0.25, seed=0):
@@ -126,7 +127,8 @@ def test_stats_from_a_condensed_model_give_the_condensed_plan(unet, tmp_path):
     dead = condense_weights(model, unet, dead_fraction=0.75, scale=1e-3)
     stats = channel_stats_from_model(model)
     assert set(stats) == {n for n in unet.widths if n != unet.final_layer}
-    path = save_channel_stats(stats, tmp_path / "channel_stats.json")
+    # Written the way Stage I writes it: one file format for both stages.
+    path = write_channel_stats(compute_channel_stats({"G": model}), tmp_path / "channel_stats.json")
     loaded = load_channel_stats(path)
     for name in stats:
         np.testing.assert_allclose(loaded[name], stats[name])

@@ -79,3 +79,23 @@ def test_plot_writes_png_with_baseline(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     with pytest.raises(ValueError, match="network"):
         plot_channel_stats(stats, tmp_path / "x.png", network="G_B")
+
+
+def test_rows_keep_group_magnitudes_by_channel_index(tmp_path):
+    """The norm's β after a conv counts with its channel, and the file keeps channel order for pruning."""
+    conv = _conv_with_norms([1.0, 3.0, 0.0])
+    norm = nn.BatchNorm2d(3)
+    with torch.no_grad():
+        norm.bias.copy_(torch.tensor([0.5, 0.0, -2.0]))  # channel 2: zero weights but a shift of -2
+    net = nn.Sequential(conv, norm, nn.Conv2d(3, 1, 1))
+    stats = compute_channel_stats({"G": net})
+    row = stats["networks"]["G"]["layers"][0]
+    assert row["norms"] == pytest.approx([1.5, 3.0, 2.0])
+    assert row["sorted_norms"] == pytest.approx([3.0, 2.0, 1.5])
+    assert stats["measure"] == "group_l1_per_output_channel"
+    path = write_channel_stats(stats, tmp_path / "s.json")
+    data = json.loads(path.read_text())
+    del data["networks"]["G"]["layers"][0]["norms"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="lacks per-channel norms"):
+        read_channel_stats(path)
