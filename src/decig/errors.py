@@ -44,3 +44,7 @@ class PruningError(DecigError):
 
 class NonFiniteLossError(DecigError):
     """A training loss became NaN or infinite; the message names the step, the loss and the way out."""
+
+
+class TrackingError(DecigError):
+    """The tracking server or its artifact store cannot be reached, or refused an operation."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from decig.errors import DecigError
+from decig.errors import TrackingError  # noqa: F401  (defined in decig.errors; re-exported here)
 from decig.log import get_logger
 
 log = get_logger(__name__)
@@ -44,10 +44,6 @@ PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|api[_-]?key|access[_-]?key|credential|auth)", re.I)
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.I)
-
-
-class TrackingError(DecigError):
-    """The tracking server or its artifact store cannot be reached or refused an operation."""
 
 
 def default_tracking_uri(configured: str | None, workdir: str | Path = ".") -> str:
