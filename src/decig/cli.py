@@ -106,17 +106,21 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from decig.compress.cli import register_cli as compress_cli
+    from decig.coronet.cli import register_cli as coronet_cli
     from decig.data.cli import register_cli as data_cli
     from decig.device.cli import register_cli as device_cli
     from decig.evaluate.cli import register_cli as evaluate_cli
     from decig.evaluate.stage_cli import register_cli as evaluate_stage_cli
     from decig.export.cli import register_cli as export_cli
+    from decig.image.cli import register_cli as image_cli
+    from decig.kfp.cli import register_cli as kfp_cli
     from decig.models.cli import register_cli as models_cli
     from decig.train.cli import register_cli as train_cli
     from decig.train.finetune_cli import register_cli as finetune_cli
+    from decig.tracking.cli import register_cli as tracking_cli
 
-    return [_register_demo, data_cli, models_cli, device_cli, train_cli, compress_cli, finetune_cli, evaluate_stage_cli, evaluate_cli, export_cli,
-            _register_config]
+    return [_register_demo, data_cli, models_cli, device_cli, train_cli, compress_cli, finetune_cli, coronet_cli, evaluate_stage_cli, evaluate_cli, export_cli,
+            tracking_cli, kfp_cli, image_cli, _register_config]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from decig.errors import ConfigError
+from decig.tracking.gate import GatePolicy
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -170,9 +171,50 @@ class PruneConfig(_Strict):
     zero_shot_images: int = Field(default=8, ge=1, description="validation images for the right-after-pruning check")
 
 
+class CoronetConfig(_Strict):
+    """CoroNetGAN (``method: coronet``): hypernetwork-generated weights, proximal L1 on per-layer latents.
+
+    The GAN recipe (batch_size, beta1, gan_mode, lambda_l1 / lambda_cycle / lambda_identity,
+    pool_size, decay_from) is taken from ``stage1``; what is specific to CoroNetGAN lives here.
+    """
+
+    target_ratio: float = Field(
+        default=0.5, gt=0, lt=1,
+        description="cost of the compact generator / cost of the full one that sparsification stops at (0.3 = keep 30%)",
+    )
+    target_kind: Literal["params", "macs", "latency"] = Field(
+        default="params", description="what target_ratio measures: parameters, true conv MACs, or the device profile's latency"
+    )
+    steps: int = Field(default=400, gt=0, description="optimizer steps of the whole CoroNet run (sparsification + recovery)")
+    lr: float = Field(default=2e-4, gt=0, description="Adam LR of the hypernetworks, norms, biases and the discriminator(s)")
+    lr_latent: float = Field(default=1e-2, gt=0, description="Adam LR of the latent vectors (the proximal threshold is lr_latent * strength)")
+    hyper_dim: int = Field(default=2, ge=1, le=16, description="embedding width m of each layer's hypernetwork (memory grows with m)")
+    strength: float = Field(default=0.05, gt=0, description="initial L1 strength λ of the proximal step")
+    growth: float | None = Field(
+        default=None, ge=1, le=10,
+        description="λ is multiplied by this after every step until the target is met; "
+        "default: chosen so the summed thresholds reach the initial latent magnitude (1) at the sparsify_until deadline",
+    )
+    sparsify_until: float = Field(
+        default=0.5, gt=0, le=1,
+        description="fraction of steps by which the target must be met; the remaining cut is then made by latent magnitude",
+    )
+    min_keep: int = Field(default=1, ge=1, description="never prune a latent group below this many channels")
+    checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints")
+    keep_checkpoints: int = Field(default=2, gt=0, description="newest step checkpoints kept (plus latest.pt)")
+    log_every: int = Field(default=10, gt=0, description="steps per averaged metrics window")
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="where CoroNet training runs: cpu, cuda, cuda:N")
+
+
 class TrackingConfig(_Strict):
     uri: str | None = Field(default=None, description="MLflow tracking URI; default: env MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     experiment: str | None = Field(default=None, description="MLflow experiment; default: the config's experiment name")
+
+
+class GateConfig(GatePolicy):
+    """Promotion gate (``decig promote`` and the pipeline's gate step): the GatePolicy thresholds."""
+
+    auto_promote: bool = Field(default=False, description="the pipeline promotes @candidate to @champion when the gate passes")
 
 
 class DecigConfig(_Strict):
@@ -186,6 +228,11 @@ class DecigConfig(_Strict):
     prune: PruneConfig = PruneConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tracking: TrackingConfig = TrackingConfig()
+    gate: GateConfig = Field(default_factory=GateConfig, description="model registry promotion gate")
+    coronet: CoronetConfig = Field(default_factory=CoronetConfig, description="CoroNetGAN settings (used when method is coronet)")
+    method: Literal["decig", "coronet"] = Field(
+        default="decig", description="compression method: DECIG (Stage I + prune + fine-tune) or CoroNetGAN (one hypernetwork run)"
+    )
 
     @field_validator("schema_version")
     @classmethod
