@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $@
 
 run: setup  ## the main job on this machine with the built-in demo data
-	$(VENV)/bin/decig demo
+	$(VENV)/bin/decig run
 
 test: setup  ## the whole test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -43,3 +43,30 @@ lock:  ## re-resolve and rewrite requirements.lock after changing pyproject depe
 
 clean:  ## remove the virtualenv and caches (not data/ or runs/)
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+
+# --- component image and infra (README "Images", "Deploy on a cluster") --------------------------
+# Private podman root (storage, socket, configs) for the targets below; `make image-clean` removes it.
+DECIG_PODMAN_ROOT ?= $(CURDIR)/.cache/podman
+export DECIG_PODMAN_ROOT
+# A tiny configuration, so the containerised DAG finishes in minutes on 2 cores.
+CONTAINER_RUN_SET ?= --set stage1.steps=20 --set finetune.steps=10
+
+.PHONY: image run-containers image-clean infra-render infra-sync
+
+image: setup  ## build the CPU component image with podman (installs podman if missing); records build/image.json
+	bash scripts/ensure_podman.sh
+	$(PY) scripts/podman_image.py build
+
+run-containers: image  ## run the whole DAG with kfp.local.DockerRunner, every task inside the image (slow)
+	$(PY) scripts/podman_image.py run-pipeline --no-fid $(CONTAINER_RUN_SET)
+
+image-clean:  ## remove the private podman root (containers, images, storage) made by the targets above
+	$(PY) scripts/podman_image.py clean
+
+infra-render:  ## print the rendered dev and prod manifests (needs kubectl or kustomize)
+	kubectl kustomize infra/overlays/dev && echo --- && kubectl kustomize infra/overlays/prod
+
+# kustomize reads files only below the kustomization (symlinks out are refused), so the schedules
+# ConfigMap carries copies; tests/unit/test_infra.py fails when they differ from configs/.
+infra-sync:  ## copy configs/schedules.yaml and the config it names into infra/base/schedules/
+	cp configs/schedules.yaml configs/demo.yaml infra/base/schedules/
