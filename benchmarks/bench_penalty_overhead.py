@@ -25,9 +25,9 @@ from torch import Tensor, nn
 
 from decig.compress.alpha import calibrate_alpha
 from decig.compress.penalty import ChannelPenalty, reference_penalty
-from decig.device.facts import cpu_model
+from decig.devices.facts import cpu_model
 from decig.models.cost import prunable_layers
-from decig.models.registry import create_model, default_manifest
+from decig.models.zoo import create_model, default_manifest
 
 GOAL = 0.05
 LAMBDA_L1 = 100.0

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from decig.config import load_config
     from decig.data.demo import generate_demo_dataset
     from decig.demo_run import run_demo
-    from decig.kfp.local_run import run_local
+    from decig.kubeflow.local_run import run_local
 
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:

@@ -2,7 +2,7 @@
 
 Stand-in for a Stage-I model until one is trained: every prunable layer's weights are the fresh
 initialisation with ``--dead-fraction`` of its output channels scaled by ``--scale``
-(:func:`decig.compress.synthetic.condense_weights`). For each hinge method the run reports the plan,
+(:func:`tests/support/synthetic.py`). For each hinge method the run reports the plan,
 parameter and true-MAC ratios (and the convention MACs papers quote), the zero-shot difference to
 the unpruned model on random inputs, and eager batch-1 latency of both models timed interleaved.
 
@@ -27,10 +27,11 @@ from decig.compress.hinge_plots import plot_plan
 from decig.compress.plan import make_plan
 from decig.compress.stats import channel_stats_from_model
 from decig.compress.surgery import prune_generator
-from decig.compress.synthetic import condense_weights
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the synthetic condensing helper lives with the tests
+from support.synthetic import condense_weights  # noqa: E402
 from decig.compress.zero_shot import zero_shot_difference
 from decig.evaluate.latency import Candidate, measure_latency
-from decig.log import setup_logging
+from decig.core.log import setup_logging
 from decig.models import build_from_manifest, count_cost, default_manifest
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from decig.config import DecigConfig, config_from_dict
-from decig.errors import ConfigError, DeviceError
-from decig.log import get_logger
+from decig.core.errors import ConfigError, DeviceError
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 
@@ -123,7 +123,7 @@ def device_kind(name: str) -> str:
         return text
     if re.fullmatch(r"cuda(?::\d+)?", text):
         return "cuda"
-    from decig.device.spec import VALID_NAMES
+    from decig.devices.spec import VALID_NAMES
 
     raise DeviceError(f"unknown device {name!r}; valid devices: {VALID_NAMES}")
 
@@ -269,7 +269,7 @@ def register(ctx: TaskContext, model_dir: str, eval_path: str, export_path: str,
     if not ctx.tracking_enabled:
         log.warning("tracking is off: the model is not registered")
         return "not registered (tracking off)"
-    from decig.tracking.registry import register_candidate
+    from decig.tracking.model_registry import register_candidate
 
     result = register_candidate(
         ctx.cfg, device=ctx.device or "cpu", model_dir=model_dir, eval_dir=eval_path, export_dir=export_path,

@@ -1,6 +1,6 @@
 """`make image` / `make run-containers`: the component image in a private podman root, and the DAG through it.
 
-    python scripts/podman_image.py build            # base image + `decig image build` via the podman API
+    python scripts/podman_image.py build            # base image + `decig-image build` via the podman API
     python scripts/podman_image.py run-pipeline     # the whole DAG with kfp.local.DockerRunner
     python scripts/podman_image.py clean            # remove containers, images, storage
 
@@ -21,17 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def sandbox():
-    from decig.image.podman import PodmanSandbox
-    from decig.image.wheelhouse import project_cache
+    from imagebuild.podman import PodmanSandbox
+    from imagebuild.wheelhouse import project_cache
 
     project_cache(ROOT)  # self-ignoring for git before podman puts GBs under it
     return PodmanSandbox(Path(os.environ.get("DECIG_PODMAN_ROOT", ROOT / ".cache" / "podman")))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from decig.image.base import ensure_base_image
-    from decig.image.build import build
-    from decig.image.wheelhouse import project_cache
+    from imagebuild.base import ensure_base_image
+    from imagebuild.build import build
+    from imagebuild.wheelhouse import project_cache
 
     sb = sandbox()
     sb.write_config()
@@ -51,8 +51,8 @@ def cmd_run_pipeline(args: argparse.Namespace) -> int:
     from kfp import local
 
     from decig.config import load_config
-    from decig.image.reference import component_image
-    from decig.kfp.local_run import collect_evaluations, format_summary, LocalRunResult
+    from decig.kubeflow.image import component_image
+    from decig.kubeflow.local_run import collect_evaluations, format_summary, LocalRunResult
     from decig.pipeline.dag import build_pipeline
 
     sb = sandbox()

@@ -20,8 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from decig.errors import ConfigError
-from decig.tracking.gate import GatePolicy
+from decig.core.errors import ConfigError
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -209,6 +208,17 @@ class CoronetConfig(_Strict):
 class TrackingConfig(_Strict):
     uri: str | None = Field(default=None, description="MLflow tracking URI; default: env MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     experiment: str | None = Field(default=None, description="MLflow experiment; default: the config's experiment name")
+
+
+class GatePolicy(_Strict):
+    """Promotion thresholds (:func:`decig.tracking.gate.decide`). ``None`` disables a check."""
+
+    fid_tolerance: float | None = Field(default=1.0, ge=0, description="candidate FID may exceed champion's by at most this")
+    psnr_tolerance: float | None = Field(default=0.25, ge=0, description="candidate PSNR (dB) may trail champion's by at most this")
+    max_latency_ms: float | None = Field(default=None, gt=0, description="absolute p50 latency budget on the target device")
+    min_speedup: float | None = Field(default=None, gt=0, description="minimum speedup vs the vanilla model")
+    max_params: int | None = Field(default=None, gt=0, description="absolute parameter budget")
+    max_parity_error: float | None = Field(default=1e-4, gt=0, description="export parity (max abs diff) must not exceed this")
 
 
 class GateConfig(GatePolicy):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from decig.config import DecigConfig, config_from_dict
-from decig.log import get_logger
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

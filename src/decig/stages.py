@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from decig.config import DecigConfig, save_resolved_config
-from decig.errors import DataError
-from decig.log import get_logger
+from decig.core.errors import DataError
+from decig.core.log import get_logger
 from decig.tracking.lineage import build_run_record, write_run_record
 
 log = get_logger(__name__)
@@ -81,10 +81,10 @@ def prepare_data(cfg: DecigConfig, out_dir: str | Path) -> dict[str, Any]:
 def profile_device(cfg: DecigConfig, device: str, out_path: str | Path, *, threads: int = 1,
                    repeats: int = 10) -> dict[str, Any]:
     """Measure l(i) for every prunable layer of the configured generator on ``device``."""
-    from decig.device.profile import profile_model, save_profile
+    from decig.devices.profile import profile_model, save_profile
     from decig.models.cost import prunable_layers
     from decig.models.builder import build_from_manifest
-    from decig.models.registry import default_manifest
+    from decig.models.zoo import default_manifest
 
     manifest = default_manifest(cfg.model.arch, ngf=cfg.model.ngf, norm=cfg.model.norm,
                                 use_dropout=cfg.model.dropout, input_size=cfg.model.input_size)

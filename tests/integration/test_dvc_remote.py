@@ -10,7 +10,7 @@ import pytest
 from decig.config import DvcSource
 from decig.data.dvc_fetch import fetch_dvc_dataset, pinned_md5
 from decig.data.lineage import dvc_dir_md5
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 pytestmark = pytest.mark.integration
 DVC = str(Path(sys.executable).with_name("dvc"))

@@ -1,7 +1,7 @@
 """The CPU component image, built for real with podman and run offline: what CI proves about docker/.
 
 One module-scoped build (through the Docker Engine API of a private ``podman system service``, as
-``decig image build`` does it) in a throw-away podman root under the test's temp folder; then real
+``decig-image build`` does it) in a throw-away podman root under the test's temp folder; then real
 stages run inside the image as uid 1000 with ``--network none``. Teardown removes the containers, the
 service and the storage. The wheelhouse and base rootfs are cached under ``.cache/`` keyed by the
 lock / recipe, so only the first run on a machine pays for them. Timings go to
@@ -33,7 +33,7 @@ NEEDED_GB = 30
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     subprocess.run(["bash", str(ROOT / "scripts" / "ensure_podman.sh")], check=True)
-    from decig.image.podman import PodmanSandbox
+    from imagebuild.podman import PodmanSandbox
 
     root = tmp_path_factory.mktemp("podman")
     # Peak use of one build: context tar + unpacked context + container layer + commit copy + layer.
@@ -56,9 +56,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def image(sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from decig.image.base import ensure_base_image
-    from decig.image.build import build
-    from decig.image.wheelhouse import project_cache
+    from imagebuild.base import ensure_base_image
+    from imagebuild.build import build
+    from imagebuild.wheelhouse import project_cache
 
     t0 = time.monotonic()
     ensure_base_image(sandbox, project_cache(ROOT))
@@ -97,8 +97,8 @@ def run_in_image(sandbox, image: dict, *args: str, mounts: dict[Path, str] | Non
 
 
 def test_image_metadata_and_record(image, monkeypatch) -> None:
-    from decig.image.build import git_sha, read_record
-    from decig.image.reference import IMAGE_ENV, component_image
+    from imagebuild.build import git_sha, read_record
+    from decig.kubeflow.image import IMAGE_ENV, component_image
 
     config = image["inspect"]["Config"]
     assert config["Labels"]["org.opencontainers.image.revision"] == git_sha(ROOT)

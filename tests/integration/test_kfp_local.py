@@ -15,7 +15,7 @@ import pytest
 
 from decig.config import load_config
 from decig.data.demo import generate_demo_dataset
-from decig.kfp.local_run import format_summary, run_local, summary_rows
+from decig.kubeflow.local_run import format_summary, run_local, summary_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -104,7 +104,7 @@ def test_a_failing_task_marks_the_parent_run_failed(tmp_path: Path, monkeypatch:
     from kfp import local
     from mlflow import MlflowClient
 
-    from decig.kfp.compile import golden_image
+    from decig.kubeflow.compile import golden_image
     from decig.pipeline.dag import build_pipeline
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -18,10 +18,10 @@ import torch
 from decig import stages
 from decig.config import load_config
 from decig.data.demo import generate_demo_dataset
-from decig.errors import CheckpointError, TrackingError
+from decig.core.errors import CheckpointError, TrackingError
 from decig.models.persistence import load_model
 from decig.tracking.audit import audit_record
-from decig.tracking.registry import promote, register_candidate, rollback
+from decig.tracking.model_registry import promote, register_candidate, rollback
 from decig.tracking.stage_tracking import open_pipeline_run, track_stage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,7 +17,7 @@ from decig import stages
 from decig.cli import main as decig_main
 from decig.config import load_config
 from decig.data.demo import generate_demo_dataset
-from decig.errors import TrackingError
+from decig.core.errors import TrackingError
 from decig.tracking.audit import audit_record
 from decig.tracking.mlflow_runs import KFP_RUN_ID_TAG
 from decig.tracking.reproduce import reproduce_run
@@ -151,7 +151,7 @@ def test_close_pipeline_run_rejects_unknown_status(tracked):
 
 
 def test_reproduce_a_registered_model_version_by_alias(tracked, tmp_path):
-    from decig.tracking.registry import register_candidate
+    from decig.tracking.model_registry import register_candidate
 
     cfg, root = tracked["cfg"], tracked["root"]
     model = root / "s1" / "generator"

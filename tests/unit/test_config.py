@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from decig.config import apply_overrides, load_config, save_resolved_config
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 
 
 def test_defaults_validate_and_hash_is_stable():

@@ -105,7 +105,7 @@ def _decig_images(docs: list[dict]) -> set[str]:
 
 
 def test_component_image_matches_what_the_pipeline_compiles(monkeypatch, tmp_path) -> None:
-    from decig.image.reference import IMAGE_ENV, RECORD_ENV, component_image
+    from decig.kubeflow.image import IMAGE_ENV, RECORD_ENV, component_image
 
     # No override and no local build record: the version-pinned default both sides must agree on.
     monkeypatch.delenv(IMAGE_ENV, raising=False)
@@ -145,7 +145,7 @@ def test_mlflow_server_has_auth_probes_and_configurable_store() -> None:
 
 
 def test_schedules_configmap_is_the_checked_in_file_and_valid(tmp_path) -> None:
-    from decig.kfp.schedules import load_schedules
+    from decig.kubeflow.schedules import load_schedules
 
     docs = render("base")
     (cm,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("decig-schedules")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from decig.errors import ConfigError, DecigError
+from decig.core.errors import ConfigError, DecigError
 
 REG_LEVELS = ("high", "low", "none")
 LOW_REG_SCALE = 0.1

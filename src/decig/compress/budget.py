@@ -43,8 +43,8 @@ from torch import nn
 from decig.compress.hinge import guard_floor, round_up
 from decig.compress.latency_model import LatencyModel
 from decig.compress.plan import PruningPlan
-from decig.errors import ConfigError, PruningError
-from decig.log import get_logger
+from decig.core.errors import ConfigError, PruningError
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 # Only torch-free names at import time: every `decig` invocation builds this parser, and the
 # surgery/budget modules pull in torch (seconds). They are imported inside the handlers.
 from decig.compress.hinge import DEFAULT_METHOD, METHODS
-from decig.errors import PruningError
+from decig.core.errors import PruningError
 
 if TYPE_CHECKING:
     from decig.compress.hinge import HingeSettings

@@ -13,7 +13,7 @@ each group against torch-pruning's dependency graph before cutting (see :mod:`de
 
 from __future__ import annotations
 
-from decig.errors import PruningError
+from decig.core.errors import PruningError
 from decig.models.manifest import ArchManifest
 from decig.models.resnet import resnet_block_conv_names
 

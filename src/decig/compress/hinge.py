@@ -55,7 +55,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from decig.errors import ConfigError, PruningError
+from decig.core.errors import ConfigError, PruningError
 
 METHODS = ("kneedle", "cluster")
 DEFAULT_METHOD = "kneedle"

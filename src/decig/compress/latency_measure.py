@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from decig.compress.latency_model import LatencyModel, latency_model, width_structure
-from decig.device.profile import DeviceProfile
-from decig.errors import PruningError
+from decig.devices.profile import DeviceProfile
+from decig.core.errors import PruningError
 from decig.models.manifest import ArchManifest
 
 

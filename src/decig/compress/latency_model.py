@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from decig.compress.coupling import decision_units
-from decig.errors import PruningError
+from decig.core.errors import PruningError
 from decig.models.builder import build_from_manifest
 from decig.models.cost import conv_layers
 from decig.models.manifest import ArchManifest

@@ -4,7 +4,7 @@
 
 ``W_{i,j}`` is the j-th *output* channel of prunable layer i after sorting the layer's channels by
 their L1 magnitude, ``f`` the rank weighting and ``l(i)`` the layer's device factor
-(:mod:`decig.device`).
+(:mod:`decig.devices`).
 
 Channel groups: ``‖W_{i,j}‖₁`` is taken over the channel's whole group — its conv weights plus the
 per-channel *offsets* that also leave with it and reach its output (the following norm's β, or the
@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 
 SHAPES = ("none", "uniform", "linear", "exponential")
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from decig.compress.coupling import decision_units
 from decig.compress.hinge import HingeResult, HingeSettings, decide_keep
-from decig.errors import ConfigError, PruningError
+from decig.core.errors import ConfigError, PruningError
 from decig.models.manifest import ArchManifest
 
 PLAN_SCHEMA_VERSION = 1

@@ -36,8 +36,8 @@ from decig.compress.plan import PruningPlan, make_plan
 from decig.compress.stats import channel_stats_from_model, load_channel_stats
 from decig.compress.surgery import prune_generator
 from decig.compress.zero_shot import zero_shot_difference
-from decig.errors import PruningError
-from decig.log import get_logger
+from decig.core.errors import PruningError
+from decig.core.log import get_logger
 from decig.models.builder import manifest_from_model
 from decig.models.cost import count_cost
 from decig.models.manifest import ArchManifest
@@ -125,7 +125,7 @@ def cost_summary(before: nn.Module, after: nn.Module, manifest: ArchManifest) ->
 def _budget(
     request: BudgetRequest, plan: PruningPlan, model: nn.Module, manifest: ArchManifest
 ) -> tuple[PruningPlan, nn.Module, ArchManifest, dict[str, Any]]:
-    from decig.device.profile import load_profile, profile_model
+    from decig.devices.profile import load_profile, profile_model
     from decig.models.cost import prunable_layers
 
     shape = (1, manifest.input_nc, *manifest.input_size)

@@ -21,7 +21,7 @@ from torch import nn
 
 from decig.compress.groups import channel_offsets
 from decig.compress.penalty import group_magnitude
-from decig.errors import PruningError
+from decig.core.errors import PruningError
 from decig.models.cost import prunable_layers
 
 # The channel_stats.json layout (written by decig.train.channel_stats). Version 2 added the

@@ -35,8 +35,8 @@ import torch_pruning as tp
 from torch import nn
 
 from decig.compress.plan import PruningPlan, UnitPlan
-from decig.errors import PruningError
-from decig.log import get_logger
+from decig.core.errors import PruningError
+from decig.core.log import get_logger
 from decig.models.builder import Conv, check_fits, fix_norm_num_features, manifest_from_model
 from decig.models.manifest import ArchManifest
 

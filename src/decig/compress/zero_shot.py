@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from decig.evaluate.paired_metrics import psnr
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 
 
 def _batches(inputs: torch.Tensor | Iterable[torch.Tensor]) -> Iterable[torch.Tensor]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from decig.coronet.extract import norm_owners
 from decig.coronet.hypernet import CoroNetGenerator
 from decig.coronet.layout import FIXED_GROUPS
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 
 TARGET_KINDS = ("params", "macs", "latency")
 
@@ -94,7 +94,7 @@ def build_cost_model(gen: CoroNetGenerator, kind: str, profile_path: str | Path 
                 "coronet.target_kind is 'latency' but no device profile was given; pass --profile PROFILE.json "
                 "(made by 'decig profile') or use target_kind params or macs"
             )
-        from decig.device.profile import load_profile
+        from decig.devices.profile import load_profile
 
         measured = load_profile(profile_path, prunable_layers(full)).raw()
         per_mac = statistics.median(measured[n] / pair[n] for n in measured if pair[n] > 0)

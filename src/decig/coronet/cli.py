@@ -15,7 +15,7 @@ from typing import Any
 
 def register_cli(subparsers: Any) -> None:
     """Add the ``coronet`` command group to an ``argparse`` sub-parsers object."""
-    from decig.cli import add_config_args
+    from decig.cli.common import add_config_args
 
     group = subparsers.add_parser(
         "coronet",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 from decig.models.manifest import ArchManifest
 from decig.models.resnet import _TRUNK, resnet_block_conv_names, resnet_final_name
 from decig.models.unet import unet_level_names

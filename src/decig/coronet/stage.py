@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from decig.config import DecigConfig, PenaltyConfig
-from decig.errors import CheckpointError, ConfigError, DataError, ManifestError
-from decig.log import get_logger
+from decig.core.errors import CheckpointError, ConfigError, DataError, ManifestError
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 
@@ -36,7 +36,7 @@ METRICS_FILE = "metrics.json"
 
 def check_coronet_config(cfg: DecigConfig, profile_path: str | Path | None) -> None:
     """Everything that can be wrong with the inputs, raised before any training starts."""
-    from decig.models.registry import model_info
+    from decig.models.zoo import model_info
 
     c = cfg.coronet
     info = model_info(cfg.model.arch)

@@ -23,7 +23,7 @@ from torch.optim import Adam
 
 from decig.coronet.hypernet import CoroNetGenerator
 from decig.coronet.sparsify import Sparsifier
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.train.paired import Pix2PixTask
 from decig.train.regularizer import PenaltyTerm
 from decig.train.task import Batch

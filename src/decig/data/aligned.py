@@ -11,8 +11,8 @@ from PIL import Image
 from decig.data.base import Sample, SeededImageDataset, check_direction, list_images, scan_size
 from decig.data.images import read_image, to_tensor
 from decig.data.transforms import TransformConfig, apply_transform, get_params
-from decig.errors import DataError
-from decig.log import progress
+from decig.core.errors import DataError
+from decig.core.log import progress
 
 LAYOUT = "ROOT/{train,val,test}/*.jpg|png, each image A|B side by side (A left, B right)"
 

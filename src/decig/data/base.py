@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from decig.data.images import image_size, is_image_file, read_image
 from decig.data.transforms import TransformConfig, output_size, sample_rng
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 Sample = dict[str, Any]
 DIRECTIONS = ("AtoB", "BtoA")

@@ -44,8 +44,8 @@ from PIL import Image
 from decig.data.base import Sample, SeededImageDataset, check_direction, scan_size
 from decig.data.images import is_image_file, read_image, to_tensor
 from decig.data.transforms import TransformConfig, apply_transform, get_params
-from decig.errors import DataError
-from decig.log import progress
+from decig.core.errors import DataError
+from decig.core.log import progress
 
 IMAGE_DIR = "CelebA-HQ-img"
 MASK_DIR = "CelebAMask-HQ-mask-anno"

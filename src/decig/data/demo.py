@@ -17,8 +17,8 @@ import numpy as np
 
 from decig.data.demo_scene import CLASSES, PALETTE, render_scene
 from decig.data.png import encode_png
-from decig.errors import DataError
-from decig.log import progress
+from decig.core.errors import DataError
+from decig.core.log import progress
 
 DEFAULT_COUNTS = {"train": 320, "val": 40, "test": 40}
 DEFAULT_SIZE = 128

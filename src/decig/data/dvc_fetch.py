@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from decig.errors import DataError
-from decig.log import get_logger
+from decig.core.errors import DataError
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

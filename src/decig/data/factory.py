@@ -11,7 +11,7 @@ from decig.data.aligned import AlignedDataset
 from decig.data.base import SeededImageDataset
 from decig.data.celebamask import MaskImageDataset
 from decig.data.unaligned import UnalignedDataset
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 _DATASET_CLASSES: dict[str, type[SeededImageDataset]] = {
     "aligned": AlignedDataset,

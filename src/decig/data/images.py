@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 # Extensions accepted as images when listing a folder (compared lower-cased).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp"})

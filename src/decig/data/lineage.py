@@ -16,7 +16,7 @@ from dvc_data.hashfile.tree import Tree
 from dvc_objects.fs.local import LocalFileSystem
 from dvc_objects.fs.memory import MemoryFileSystem
 
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 
 def _build_tree(path: str | Path) -> Tree:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 

@@ -9,8 +9,8 @@ from typing import Any
 from decig.data.base import Sample, SeededImageDataset, check_direction, list_images, scan_size
 from decig.data.images import read_image, to_tensor
 from decig.data.transforms import TransformConfig, apply_transform, get_params
-from decig.errors import DataError
-from decig.log import progress
+from decig.core.errors import DataError
+from decig.core.log import progress
 
 LAYOUT = "ROOT/{trainA,trainB,testA,testB}/*.jpg|png (unpaired; A and B counts may differ)"
 

@@ -3,9 +3,9 @@
 Heavy optional pieces (torch-fidelity, onnxruntime) are imported only when used.
 """
 
-from decig._lazy import lazy_namespace
+from decig.core.lazy import lazy_namespace
 
-# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
+# Names resolve on first use (see decig.core.lazy): importing one submodule must not load them all.
 _LAZY = {
     "NamedModel": "decig.evaluate.benchmark",
     "benchmark": "decig.evaluate.benchmark",

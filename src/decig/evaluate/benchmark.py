@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.latency import DEFAULT_GAP_MS, DEFAULT_REPEATS, DEFAULT_WARMUP, Candidate, measure_latency
 
 SCHEMA_VERSION = 1

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 
 
 def register_cli(subparsers: Any) -> None:

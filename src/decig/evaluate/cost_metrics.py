@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.runners import execution_plan
 
 _PROBE_TIMEOUT_S = 900

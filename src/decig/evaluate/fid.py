@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate import real_stats
 from decig.evaluate.frechet import FID_FORMULA, frechet_distance
 from decig.evaluate.image_sources import folder_batches
 from decig.evaluate.inception_weights import FEATURE_EXTRACTOR, FEATURE_LAYER, FidWeights, ensure_fid_weights
 from decig.evaluate.real_stats import RealStatistics
-from decig.log import get_logger
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import torch
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.cache import atomic_write, cache_root, sha256_file
-from decig.log import get_logger
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

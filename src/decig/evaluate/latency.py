@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.machine import load_average, machine_facts, usable_cpus
 from decig.evaluate.runners import BACKENDS, EagerRunner, OrtRunner, check_plan_available, execution_plan
-from decig.log import get_logger, progress
+from decig.core.log import get_logger, progress
 
 log = get_logger(__name__)
 

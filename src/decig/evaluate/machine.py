@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from decig.device.facts import cpu_model
+from decig.devices.facts import cpu_model
 
 
 def usable_cpus() -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.cache import atomic_write, cache_root
 
 _FORMAT_VERSION = 1

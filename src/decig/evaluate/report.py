@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

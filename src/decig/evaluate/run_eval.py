@@ -36,13 +36,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.benchmark import NamedModel, benchmark
 from decig.evaluate.cost_metrics import model_cost
 from decig.evaluate.image_sources import to_uint8_rgb
 from decig.evaluate.latency import DEFAULT_REPEATS, DEFAULT_WARMUP
 from decig.evaluate.paired_metrics import PairedMetrics, TeacherFidelity
-from decig.log import get_logger
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

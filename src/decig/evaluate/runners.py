@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 
 BACKENDS = ("eager", "onnx")
 _CUDA = re.compile(r"cuda(?::(\d+))?")

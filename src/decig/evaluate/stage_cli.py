@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 
 
 def _named_model(text: str) -> tuple[str, str]:
@@ -37,7 +37,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    from decig.cli import add_config_args
+    from decig.cli.common import add_config_args
 
     p = sub.add_parser(
         "evaluate",

@@ -1,12 +1,12 @@
 """Export generators for deployment (ONNX, torch.export ``.pt2``, TorchScript on request).
 
 Every export is reloaded with its runtime and compared against the PyTorch model on test inputs;
-a maximum absolute difference above the tolerance raises :class:`decig.errors.ExportError`.
+a maximum absolute difference above the tolerance raises :class:`decig.core.errors.ExportError`.
 """
 
-from decig._lazy import lazy_namespace
+from decig.core.lazy import lazy_namespace
 
-# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
+# Names resolve on first use (see decig.core.lazy): importing one submodule must not load them all.
 _LAZY = {
     "ExportBundle": "decig.export.bundle",
     "export_saved_model": "decig.export.bundle",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.onnx_export import export_onnx
 from decig.export.pt2_export import export_pt2
 from decig.export.record import DEFAULT_OPSET, DEFAULT_TOLERANCE, ExportRecord

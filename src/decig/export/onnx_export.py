@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.parity import (
     check_parity,
     eval_mode,
@@ -25,7 +25,7 @@ from decig.export.parity import (
     verified_record,
 )
 from decig.export.record import DEFAULT_OPSET, DEFAULT_TOLERANCE, ExportRecord
-from decig.log import get_logger
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.record import ExportRecord
 
 PARITY_SEED = 0

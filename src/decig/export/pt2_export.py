@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.parity import (
     check_parity,
     eval_mode,
@@ -22,7 +22,7 @@ from decig.export.parity import (
     verified_record,
 )
 from decig.export.record import DEFAULT_TOLERANCE, ExportRecord
-from decig.log import get_logger
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

@@ -5,9 +5,9 @@ described by an :class:`ArchManifest` (family, depth, norm and the output width 
 layer), which is what is stored beside the weights of a pruned model.
 """
 
-from decig._lazy import lazy_namespace
+from decig.core.lazy import lazy_namespace
 
-# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
+# Names resolve on first use (see decig.core.lazy): importing one submodule must not load them all.
 _LAZY = {
     "build_from_manifest": "decig.models.builder",
     "fix_norm_num_features": "decig.models.builder",
@@ -21,12 +21,12 @@ _LAZY = {
     "ArchManifest": "decig.models.manifest",
     "load_model": "decig.models.persistence",
     "save_model": "decig.models.persistence",
-    "ModelInfo": "decig.models.registry",
-    "create_model": "decig.models.registry",
-    "default_manifest": "decig.models.registry",
-    "list_models": "decig.models.registry",
-    "model_info": "decig.models.registry",
-    "register_model": "decig.models.registry",
+    "ModelInfo": "decig.models.zoo",
+    "create_model": "decig.models.zoo",
+    "default_manifest": "decig.models.zoo",
+    "list_models": "decig.models.zoo",
+    "model_info": "decig.models.zoo",
+    "register_architecture": "decig.models.zoo",
 }
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "manifest_from_model",
     "model_info",
     "prunable_layers",
-    "register_model",
+    "register_architecture",
     "save_model",
 ]
 

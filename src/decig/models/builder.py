@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 from decig.models.manifest import ArchManifest
 from decig.models.patchgan import NLayerDiscriminator
 from decig.models.resnet import ResnetGenerator

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.models.builder import build_from_manifest
 from decig.models.manifest import ArchManifest
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 from decig.models.statedict import describe_mismatch, shapes_of
 
 # Keys under which training scripts commonly nest the state dict.
@@ -116,7 +116,7 @@ def _hints(state: Mapping[str, torch.Tensor], model: nn.Module, manifest: ArchMa
 def import_reference_checkpoint(path: str | Path, arch: str, **overrides: Any) -> tuple[nn.Module, ArchManifest]:
     """Load a reference-implementation checkpoint into the registered architecture ``arch``.
 
-    ``overrides`` are manifest settings as for :func:`decig.models.registry.default_manifest`
+    ``overrides`` are manifest settings as for :func:`decig.models.zoo.default_manifest`
     (``ngf``, ``norm``, ``use_dropout``, ``input_nc``, ``input_size`` ...); None keeps the default.
     Raises CheckpointError naming the file when it is missing, unreadable or not a state dict,
     and listing missing/unexpected keys and shape mismatches when it does not fit.

@@ -71,7 +71,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     rows = []
-    from decig.models.registry import list_models, model_info
+    from decig.models.zoo import list_models, model_info
 
     for name in list_models(args.pattern):
         info = model_info(name)
@@ -109,7 +109,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     from decig.models.builder import build_from_manifest
     from decig.models.cost import count_cost
-    from decig.models.registry import default_manifest
+    from decig.models.zoo import default_manifest
 
     manifest = default_manifest(args.arch, input_size=args.input_size, **_arch_overrides(args))
     # Built on the meta device: counting needs shapes only, and a 54 M-parameter init takes time.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 
 _SHOWN_NAMES = 8
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 from decig.models.norms import check_norm
 from decig.models.patchgan import check_patchgan_input_size, patchgan_widths
 from decig.models.resnet import check_resnet_input_size, resnet_widths

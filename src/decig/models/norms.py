@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch loads only when a layer is built: `decig --help` lists NORMS without it
     from torch import nn
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 
 NORMS = ("batch", "instance")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from decig.errors import CheckpointError, DecigError, ManifestError
+from decig.core.errors import CheckpointError, DecigError, ManifestError
 from decig.models.builder import build_from_manifest, check_fits
 from decig.models.manifest import ArchManifest
 from decig.models.statedict import describe_mismatch, shapes_of

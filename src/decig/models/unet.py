@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 from decig.models.layout import merge_widths, require_width
 from decig.models.norms import conv_bias, make_norm
 

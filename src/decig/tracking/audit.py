@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from decig.errors import TrackingError
+from decig.core.errors import TrackingError
 from decig.tracking.mlflow_runs import KFP_RUN_ID_TAG, PARENT_RUN_TAG, with_retries
 from decig.tracking.stage_tracking import (
     OUTPUTS_PATH,

@@ -21,7 +21,7 @@ def _uri(args: argparse.Namespace, cfg=None) -> str:
 
 def _cmd_promote(args: argparse.Namespace) -> int:
     from decig.config import load_config
-    from decig.tracking.registry import gate_policy, promote
+    from decig.tracking.model_registry import gate_policy, promote
 
     cfg = load_config(args.config, args.set)
     decision = promote(args.name, args.version, policy=gate_policy(cfg), tracking_uri=_uri(args, cfg))
@@ -32,7 +32,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from decig.tracking.registry import rollback
+    from decig.tracking.model_registry import rollback
 
     out = rollback(args.name, tracking_uri=_uri(args))
     print(f"{out['name']}: @champion -> v{out['champion']} (@previous -> v{out['previous']})")
@@ -53,7 +53,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from decig.errors import ConfigError
+    from decig.core.errors import ConfigError
     from decig.tracking.reproduce import reproduce_run
 
     if not args.rel_tol > 0:
@@ -76,7 +76,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    from decig.cli import add_config_args
+    from decig.cli.common import add_config_args
 
     p = sub.add_parser(
         "promote", help="move @champion to a registered version if it passes the promotion gate",

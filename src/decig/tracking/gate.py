@@ -16,20 +16,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class GatePolicy(BaseModel):
-    """Promotion thresholds. ``None`` disables a check."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    fid_tolerance: float | None = Field(default=1.0, ge=0, description="candidate FID may exceed champion's by at most this")
-    psnr_tolerance: float | None = Field(default=0.25, ge=0, description="candidate PSNR (dB) may trail champion's by at most this")
-    max_latency_ms: float | None = Field(default=None, gt=0, description="absolute p50 latency budget on the target device")
-    min_speedup: float | None = Field(default=None, gt=0, description="minimum speedup vs the vanilla model")
-    max_params: int | None = Field(default=None, gt=0, description="absolute parameter budget")
-    max_parity_error: float | None = Field(default=1e-4, gt=0, description="export parity (max abs diff) must not exceed this")
+from decig.config import GatePolicy
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from decig.errors import TrackingError  # noqa: F401  (defined in decig.errors; re-exported here)
-from decig.log import get_logger
+from decig.core.errors import TrackingError  # noqa: F401  (defined in decig.core.errors; re-exported here)
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -201,7 +201,7 @@ def stage_run(
     if injected:
         # The KFP plugin owns this run's lifecycle; we only add to it.
         run = StageRun(client, injected, None)
-        run.set_tags({"decig.stage": stage, "decig.device": device})
+        run.set_tags({"decig.stage": stage, "decig.devices": device})
         yield run
         return
 
@@ -212,7 +212,7 @@ def stage_run(
     name = f"{stage}-{device}" if device else stage
     tags = {PARENT_RUN_TAG: parent_run_id, KFP_RUN_ID_TAG: pipeline_run_id, "decig.stage": stage}
     if device:
-        tags["decig.device"] = device
+        tags["decig.devices"] = device
     created = with_retries(lambda: client.create_run(exp_id, run_name=name, tags=tags), what=f"create run {name}")
     run = StageRun(client, created.info.run_id, parent_run_id)
     status = "FAILED"

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from decig.errors import TrackingError
-from decig.log import get_logger
+from decig.core.errors import TrackingError
+from decig.core.log import get_logger
 from decig.tracking.mlflow_runs import with_retries
 from decig.tracking.stage_tracking import INPUTS_PATH, OUTPUTS_PATH, TAG_DATA_MD5, TAG_STAGE, TAG_THREADS
 

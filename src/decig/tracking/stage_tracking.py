@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from decig.errors import TrackingError
-from decig.log import get_logger
+from decig.core.errors import TrackingError
+from decig.core.log import get_logger
 from decig.tracking.mlflow_runs import (
     KFP_RUN_ID_TAG,
     PARENT_RUN_TAG,
@@ -55,7 +55,7 @@ RECORD_FILE = "run_record.json"
 
 # Lineage tag keys (one place, so audit/registry/reproduce read what the tracker writes).
 TAG_STAGE = "decig.stage"
-TAG_DEVICE = "decig.device"
+TAG_DEVICE = "decig.devices"
 TAG_GIT_SHA = "decig.git_sha"
 TAG_GIT_DIRTY = "decig.git_dirty"
 TAG_CONFIG_HASH = "decig.config_hash"
@@ -224,7 +224,7 @@ class StageTracker:
             self._run.set_tags({TAG_PROFILE_HASH: result["profile_hash"]})
 
     def _upload_outputs(self, out: Path) -> None:
-        from decig.log import progress
+        from decig.core.log import progress
 
         files = [p for p in sorted(out.rglob("*")) if p.is_file()
                  and not (set(p.relative_to(out).parts[:-1]) & SKIP_DIRS)

@@ -10,9 +10,9 @@ Entry point: :func:`train_stage1` (also ``decig train``). The pieces, one job pe
 - ``channel_stats``: sorted per-channel magnitudes (JSON for the hinge stage, Fig. 2-style plot)
 """
 
-from decig._lazy import lazy_namespace
+from decig.core.lazy import lazy_namespace
 
-# Names resolve on first use (see decig._lazy): importing one submodule must not load them all.
+# Names resolve on first use (see decig.core.lazy): importing one submodule must not load them all.
 _LAZY = {
     "compute_channel_stats": "decig.train.channel_stats",
     "plot_channel_stats": "decig.train.channel_stats",
@@ -25,7 +25,7 @@ _LAZY = {
     "init_weights": "decig.train.init",
     "LoopResult": "decig.train.loop",
     "LoopSettings": "decig.train.loop",
-    "NonFiniteLossError": "decig.errors",
+    "NonFiniteLossError": "decig.core.errors",
     "Trainer": "decig.train.loop",
     "GANLoss": "decig.train.losses",
     "EpochOrder": "decig.train.order",

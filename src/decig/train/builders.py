@@ -17,11 +17,11 @@ from decig.config import DecigConfig
 from decig.data.factory import load_dataset
 from decig.data.base import SeededImageDataset
 from decig.data.transforms import TransformConfig
-from decig.errors import DataError
+from decig.core.errors import DataError
 from decig.models.builder import build_from_manifest
 from decig.models.checkpoint_import import import_reference_checkpoint
 from decig.models.manifest import ArchManifest
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 from decig.models.resnet import N_DOWNSAMPLING
 from decig.train.init import init_weights
 

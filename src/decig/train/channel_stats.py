@@ -40,7 +40,7 @@ from torch import nn
 from decig.compress.groups import channel_offsets
 from decig.compress.penalty import group_magnitude
 from decig.compress.stats import STATS_MEASURE, STATS_SCHEMA_VERSION
-from decig.errors import DataError
+from decig.core.errors import DataError
 from decig.models.cost import prunable_layers
 
 SCHEMA_VERSION = STATS_SCHEMA_VERSION

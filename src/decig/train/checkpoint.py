@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from decig.errors import CheckpointError
-from decig.log import get_logger
+from decig.core.errors import CheckpointError
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

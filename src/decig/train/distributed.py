@@ -21,8 +21,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from decig.errors import ConfigError
-from decig.log import get_logger
+from decig.core.errors import ConfigError
+from decig.core.log import get_logger
 
 log = get_logger(__name__)
 

@@ -27,8 +27,8 @@ from typing import Any
 from torch import nn
 
 from decig.config import DecigConfig, PenaltyConfig
-from decig.errors import ConfigError
-from decig.log import get_logger
+from decig.core.errors import ConfigError
+from decig.core.log import get_logger
 from decig.models.manifest import ArchManifest
 from decig.models.persistence import load_model, save_model
 from decig.train.builders import build_discriminator, build_train_dataset, is_unpaired, resume_fingerprint

@@ -17,7 +17,7 @@ from typing import Any
 
 def register_cli(subparsers: Any) -> None:
     """Add the ``finetune`` command to an ``argparse`` sub-parsers object."""
-    from decig.cli import add_config_args
+    from decig.cli.common import add_config_args
 
     cmd = subparsers.add_parser(
         "finetune",

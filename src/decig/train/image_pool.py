@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 
 
 class ImagePool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 
 INIT_KINDS = ("normal", "xavier", "kaiming", "orthogonal")
 

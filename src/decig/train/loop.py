@@ -34,8 +34,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
 from decig.data.base import SeededImageDataset
-from decig.errors import CheckpointError, NonFiniteLossError  # noqa: F401  (re-exported: decig.train.loop.NonFiniteLossError)
-from decig.log import get_logger, progress
+from decig.core.errors import CheckpointError, NonFiniteLossError  # noqa: F401  (re-exported: decig.train.loop.NonFiniteLossError)
+from decig.core.log import get_logger, progress
 from decig.train.checkpoint import CheckpointManager
 from decig.train.distributed import DistContext
 from decig.train.optim import linear_decay

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 
 GAN_MODES = ("vanilla", "lsgan")
 

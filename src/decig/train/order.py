@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from decig.errors import DataError
+from decig.core.errors import DataError
 from decig.train.rng import derive_seed
 
 

@@ -30,9 +30,9 @@ from decig.compress.alpha import calibrate_alpha, resolve_alpha
 from decig.compress.groups import channel_offsets
 from decig.compress.penalty import ChannelPenalty
 from decig.config import PenaltyConfig
-from decig.device.profile import load_profile, profile_model
-from decig.errors import CheckpointError, ConfigError
-from decig.log import get_logger
+from decig.devices.profile import load_profile, profile_model
+from decig.core.errors import CheckpointError, ConfigError
+from decig.core.log import get_logger
 from decig.models.cost import prunable_layers
 from decig.train.distributed import DistContext
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 
 
 def derive_seed(*parts: object) -> int:

@@ -30,9 +30,9 @@ import torch
 from torch import nn
 
 from decig.config import DecigConfig, save_resolved_config
-from decig.device.profile import load_profile
-from decig.errors import CheckpointError, ConfigError
-from decig.log import get_logger
+from decig.devices.profile import load_profile
+from decig.core.errors import CheckpointError, ConfigError
+from decig.core.log import get_logger
 from decig.models.manifest import ArchManifest
 from decig.models.persistence import save_model
 from decig.train.builders import (

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from decig.errors import CheckpointError, ConfigError
+from decig.core.errors import CheckpointError, ConfigError
 from decig.train.image_pool import ImagePool
 from decig.train.losses import GANLoss
 from decig.train.optim import adam

@@ -7,9 +7,9 @@ import torch
 
 from decig.compress.alpha import calibrate_alpha, resolve_alpha
 from decig.compress.penalty import ChannelPenalty
-from decig.errors import ConfigError, DecigError
+from decig.core.errors import ConfigError, DecigError
 from decig.models.cost import prunable_layers
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 
 
 def test_calibrated_alpha_gives_the_target_ratio_on_a_real_first_iteration():

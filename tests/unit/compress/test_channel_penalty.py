@@ -15,9 +15,9 @@ from decig.compress.penalty import (
     reference_penalty,
     shape_weights,
 )
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 from decig.models.cost import prunable_layers
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 
 
 def _mixed_layers() -> list[tuple[str, nn.Module]]:

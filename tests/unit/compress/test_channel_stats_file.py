@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from decig.compress.stats import channel_stats_from_model, load_channel_stats
-from decig.errors import PruningError
-from decig.models.registry import create_model
+from decig.core.errors import PruningError
+from decig.models.zoo import create_model
 from decig.train.channel_stats import compute_channel_stats, write_channel_stats
 
 

@@ -11,7 +11,7 @@ from decig.compress.hinge import HingeSettings
 from decig.compress.plan import make_plan
 from decig.models.builder import manifest_from_model
 from decig.models.cost import prunable_layers
-from decig.models.registry import create_model, default_manifest
+from decig.models.zoo import create_model, default_manifest
 
 
 def test_norm_shift_replaces_the_dead_conv_bias_and_plain_convs_keep_their_bias():

@@ -13,7 +13,7 @@ from decig.compress.hinge import (
     kneedle_keep,
     round_up,
 )
-from decig.errors import ConfigError, PruningError
+from decig.core.errors import ConfigError, PruningError
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)

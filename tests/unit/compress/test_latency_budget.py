@@ -23,8 +23,8 @@ from decig.compress.latency_model import latency_model, width_structure
 from decig.compress.plan import make_plan
 from decig.compress.stats import channel_stats_from_model
 from decig.compress.surgery import prune_generator
-from decig.device.profile import profile_model
-from decig.errors import ConfigError, PruningError
+from decig.devices.profile import profile_model
+from decig.core.errors import ConfigError, PruningError
 from decig.evaluate.latency import Candidate, measure_latency
 from decig.models import build_from_manifest, default_manifest
 

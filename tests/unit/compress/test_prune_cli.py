@@ -11,8 +11,8 @@ from PIL import Image
 from decig.compress.cli import register_cli
 from decig.compress.plan import PruningPlan
 from decig.compress.prune_run import parse_overrides
-from decig.compress.synthetic import condense_weights
-from decig.errors import PruningError
+from support.synthetic import condense_weights
+from decig.core.errors import PruningError
 from decig.models import build_from_manifest, default_manifest, load_model, save_model
 
 

@@ -11,8 +11,8 @@ from decig.compress.hinge import HingeSettings
 from decig.compress.hinge_plots import GRID_FILE, plot_plan, plot_units, unet_label
 from decig.compress.plan import PruningPlan, combined_magnitudes, make_plan, top_indices
 from decig.compress.stats import channel_stats_from_model, load_channel_stats
-from decig.compress.synthetic import condense_weights
-from decig.errors import PruningError
+from support.synthetic import condense_weights
+from decig.core.errors import PruningError
 from decig.models import build_from_manifest, default_manifest
 from decig.train.channel_stats import compute_channel_stats, write_channel_stats
 

@@ -19,7 +19,7 @@ from decig.compress.hinge import HingeSettings
 from decig.compress.plan import make_plan
 from decig.compress.surgery import build_graph, check_group, example_input, prune_generator
 from decig.compress.zero_shot import zero_shot_difference
-from decig.errors import EvaluationError, ManifestError, PruningError
+from decig.core.errors import EvaluationError, ManifestError, PruningError
 from decig.models import build_from_manifest, default_manifest, load_model, save_model
 from decig.models.unet import unet_level_names
 

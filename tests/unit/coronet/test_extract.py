@@ -12,7 +12,7 @@ from decig.coronet.hypernet import CoroNetGenerator
 from decig.coronet.layout import OUTPUT_GROUP
 from decig.models.cost import count_cost
 from decig.models.persistence import load_model, save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 CASES = {
     "unet_batch_dropout": ("unet_128", dict(ngf=2, norm="batch", use_dropout=True, input_size=128)),

@@ -13,7 +13,7 @@ import yaml
 from decig.cli import main
 from decig.config import DecigConfig
 from decig.coronet.stage import coronet_stage
-from decig.errors import CheckpointError, ConfigError
+from decig.core.errors import CheckpointError, ConfigError
 from decig.models.cost import count_cost
 from decig.models.persistence import load_model
 

@@ -11,10 +11,10 @@ from decig.coronet.budget import build_cost_model
 from decig.coronet.extract import extract_generator
 from decig.coronet.hypernet import CoroNetGenerator
 from decig.coronet.sparsify import Sparsifier
-from decig.device.profile import profile_model, save_profile
-from decig.errors import ConfigError
+from decig.devices.profile import profile_model, save_profile
+from decig.core.errors import ConfigError
 from decig.models.cost import count_cost, prunable_layers
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 
 def _sparsify(gen: CoroNetGenerator, kind: str, target: float, *, deadline: int, steps: int, profile: Path | None = None) -> Sparsifier:

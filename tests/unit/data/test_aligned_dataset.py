@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from decig.data.aligned import AlignedDataset
 from decig.data.images import read_image_uint8, to_tensor
 from decig.data.transforms import TransformConfig
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 CROP = TransformConfig("crop", load_size=32, crop_size=16)  # no resize: pixels stay exact
 NONE = TransformConfig("none", flip=False)

@@ -23,7 +23,7 @@ from decig.data.celebamask import (
 )
 from decig.data.images import to_tensor
 from decig.data.transforms import TransformConfig
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 NONE = TransformConfig("none", flip=False)
 SKIN, NOSE, HAIR = (1 + MASK_PARTS.index(p) for p in ("skin", "nose", "hair"))

@@ -11,7 +11,7 @@ from decig.data.celebamask import MaskImageDataset
 from decig.data.factory import FORMATS, load_dataset
 from decig.data.transforms import TransformConfig
 from decig.data.unaligned import UnalignedDataset
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 NONE = TransformConfig("none", flip=False)
 

@@ -14,7 +14,7 @@ from decig.data.demo_scene import CLASSES, PALETTE, render_scene
 from decig.data.images import read_image_uint8
 from decig.data.png import encode_png
 from decig.data.transforms import TransformConfig
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 SMALL = {"n_train": 3, "n_val": 1, "n_test": 1}
 

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from decig.data.lineage import dataset_manifest, dvc_dir_md5
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 DVC = Path(sys.executable).with_name("dvc")
 

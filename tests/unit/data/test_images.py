@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from decig.data.images import image_size, is_image_file, read_image, read_image_tensor, tensor_to_image, to_tensor
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 
 def _photo(path: Path, w: int = 48, h: int = 40, fmt: str | None = None) -> np.ndarray:

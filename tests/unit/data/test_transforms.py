@@ -16,7 +16,7 @@ from decig.data.transforms import (
     resized_size,
     sample_rng,
 )
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 
 def _gradient(w: int, h: int) -> Image.Image:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from decig.data.transforms import TransformConfig
 from decig.data.unaligned import UnalignedDataset
-from decig.errors import DataError
+from decig.core.errors import DataError
 
 NONE = TransformConfig("none", flip=False)
 CROP = TransformConfig("crop", load_size=64, crop_size=16)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.cli import register_cli
 from decig.models.builder import build_from_manifest
 from decig.models.cost import count_cost
 from decig.models.persistence import save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

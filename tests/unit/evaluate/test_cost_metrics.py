@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.cost_metrics import memory_method, model_cost, peak_memory, peak_memory_of_saved, serialized_size_bytes
 from decig.models.builder import build_from_manifest
 from decig.models.cost import count_cost
 from decig.models.persistence import WEIGHTS_FILE, save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 
 @pytest.fixture

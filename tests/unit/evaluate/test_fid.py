@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.fid import FidEvaluator, FidResult
 from decig.evaluate.image_sources import tensor_batches, to_uint8_rgb
 from decig.evaluate.real_stats import RealStatistics

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.image_sources import folder_batches, tensor_batches, to_uint8_rgb
 
 

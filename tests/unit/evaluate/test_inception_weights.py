@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate import inception_weights as iw
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate import latency as latency_mod
 from decig.evaluate.latency import Candidate, interleaved_samples, measure_latency, parse_backends, summarize
 from decig.evaluate.runners import check_plan_available, execution_plan
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 
 
 def test_cpu_plan_uses_cpu_provider_without_sync() -> None:

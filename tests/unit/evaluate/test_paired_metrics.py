@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.paired_metrics import PairedMetrics, TeacherFidelity, psnr, ssim
 
 

@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.report import COLUMNS, write_report
 from decig.evaluate.run_eval import evaluate_models
 from decig.models.builder import build_from_manifest
 from decig.models.persistence import save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 N_IMAGES = 3
 SLIM = {"model.model.0": 4, "model.model.1.model.1": 8}

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from decig.errors import EvaluationError
+from decig.core.errors import EvaluationError
 from decig.evaluate.paired_metrics import psnr
 from decig.evaluate.run_eval import METRICS_FILE, evaluate_models, read_metrics
 from decig.models.builder import build_from_manifest
 from decig.models.cost import count_cost
 from decig.models.persistence import save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 N_IMAGES = 5
 

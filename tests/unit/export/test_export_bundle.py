@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.bundle import EXPORT_RECORD_FILE, export_saved_model, parse_formats
 from decig.export.cli import register_cli
 from decig.models.builder import build_from_manifest
 from decig.models.persistence import CHECKSUM_FILE, MANIFEST_FILE, save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from decig.config import load_config
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.stage import export_stage
 from decig.models.builder import build_from_manifest
 from decig.models.persistence import CHECKSUM_FILE, save_model
-from decig.models.registry import default_manifest
+from decig.models.zoo import default_manifest
 
 
 @pytest.fixture

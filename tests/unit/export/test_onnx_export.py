@@ -11,10 +11,10 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.onnx_export import export_onnx, verify_onnx
 from decig.export.parity import sha256_of
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 
 UNET_SHAPE = (1, 3, 32, 32)
 RESNET_SHAPE = (1, 3, 32, 32)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from decig.errors import ExportError
+from decig.core.errors import ExportError
 from decig.export.pt2_export import export_pt2, verify_pt2
 from decig.export.torchscript_export import export_torchscript
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 
 SHAPE = (1, 3, 32, 32)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 from decig.models import SCHEMA_VERSION, ArchManifest, build_from_manifest, default_manifest
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.models import create_model, import_reference_checkpoint
 
 NGF = 4

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from decig.errors import CheckpointError, ManifestError
+from decig.core.errors import CheckpointError, ManifestError
 from decig.models import ArchManifest, build_from_manifest, default_manifest, load_model, save_model
 
 

@@ -5,7 +5,7 @@ import argparse
 import pytest
 import torch
 
-from decig.errors import CheckpointError, ConfigError
+from decig.core.errors import CheckpointError, ConfigError
 from decig.models import create_model, load_model
 from decig.models.cli import register_cli
 

@@ -7,7 +7,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from decig.errors import ManifestError
+from decig.core.errors import ManifestError
 from decig.models import (
     build_from_manifest,
     default_manifest,

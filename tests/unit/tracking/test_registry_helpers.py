@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from decig.config import load_config
-from decig.errors import ConfigError, EvaluationError, TrackingError
+from decig.core.errors import ConfigError, EvaluationError, TrackingError
 from decig.tracking.audit import _params_config, resolve_ref
 from decig.tracking.gate import GatePolicy, decide
-from decig.tracking.registry import candidate_metrics, gate_policy, registered_model_name, version_metrics
+from decig.tracking.model_registry import candidate_metrics, gate_policy, registered_model_name, version_metrics
 from decig.tracking.reproduce import compare_metrics
 from decig.tracking.stage_tracking import _metric_key, _numeric, close_pipeline_run, open_pipeline_run
 

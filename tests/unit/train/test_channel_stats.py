@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from decig.errors import DataError
+from decig.core.errors import DataError
 from decig.train.channel_stats import (
     compute_channel_stats,
     layer_stats,

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.train.checkpoint import LATEST, CheckpointManager, atomic_torch_save, read_checkpoint, step_filename
 
 

@@ -9,7 +9,7 @@ import torch
 from decig.compress.hinge import HingeSettings
 from decig.compress.prune_run import MODEL_DIR, run_prune
 from decig.config import load_config
-from decig.errors import CheckpointError, ConfigError
+from decig.core.errors import CheckpointError, ConfigError
 from decig.models.builder import build_from_manifest
 from decig.models.persistence import load_model, save_model
 from decig.train.builders import resume_fingerprint

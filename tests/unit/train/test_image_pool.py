@@ -5,7 +5,7 @@ import io
 import pytest
 import torch
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.train.image_pool import ImagePool
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 from decig.train.losses import GANLoss
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 from decig.train.init import init_weights
 from decig.train.optim import LinearDecay, adam, linear_decay
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from decig.errors import DataError
+from decig.core.errors import DataError
 from decig.train.order import EpochOrder
 
 

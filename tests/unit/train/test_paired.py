@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from decig.config import PenaltyConfig
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 from decig.train.init import init_weights
 from decig.train.paired import Pix2PixTask
 from decig.train.regularizer import PenaltyTerm

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from decig.config import PenaltyConfig
-from decig.device.profile import profile_model, save_profile
-from decig.errors import CheckpointError, ConfigError
+from decig.devices.profile import profile_model, save_profile
+from decig.core.errors import CheckpointError, ConfigError
 from decig.models.cost import prunable_layers
-from decig.models.registry import create_model
+from decig.models.zoo import create_model
 from decig.train.regularizer import PenaltyTerm, layer_factors
 
 

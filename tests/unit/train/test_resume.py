@@ -2,7 +2,7 @@
 
 import pytest
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.train.checkpoint import read_checkpoint
 from decig.train.stage1 import train_stage1
 

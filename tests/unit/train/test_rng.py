@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from decig.errors import CheckpointError
+from decig.core.errors import CheckpointError
 from decig.train.rng import capture_rng_state, derive_seed, restore_rng_state, seed_everything
 
 

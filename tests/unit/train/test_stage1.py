@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from decig.errors import ConfigError
+from decig.core.errors import ConfigError
 from decig.models.persistence import load_model
 from decig.train.channel_stats import read_channel_stats
 from decig.train.checkpoint import read_checkpoint

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from decig.config import PenaltyConfig
-from decig.errors import ConfigError
-from decig.models.registry import create_model
+from decig.core.errors import ConfigError
+from decig.models.zoo import create_model
 from decig.train.init import init_weights
 from decig.train.regularizer import PenaltyTerm
 from decig.train.unpaired import CycleGANTask
